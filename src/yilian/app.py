@@ -1,0 +1,244 @@
+"""The web application: API, FHIR facade and pages, built by :func:`create_app`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from yilian import __version__, i18n, logs
+from yilian.audit import service as audit
+from yilian.audit.models import AuditOutcome
+from yilian.config import Settings, get_settings
+from yilian.db import make_engine, make_sessionmaker
+from yilian.deps import SAFE_METHODS, audit_context
+from yilian.errors import InvalidInput, NotAuthenticated, YilianError
+from yilian.validation import describe_validation_errors
+from yilian.webui import PACKAGE_DIR, build_environment, current_language, render
+
+log = logs.get_logger(__name__)
+
+
+def _wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/fhir/", "/hl7/")):
+        return False
+    return "text/html" in request.headers.get("accept", "") or request.method == "GET"
+
+
+def _is_fhir(request: Request) -> bool:
+    return request.url.path.startswith("/fhir/")
+
+
+def _operation_outcome(status_code: int, error: YilianError) -> dict[str, Any]:
+    fhir_code = {
+        400: "invalid", 401: "login", 403: "forbidden", 404: "not-found",
+        409: "conflict", 422: "invalid", 429: "throttled",
+    }.get(status_code, "exception")
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": fhir_code,
+                "details": {"text": f"{error.zh} / {error.en}"},
+                "diagnostics": error.code,
+            }
+        ],
+    }
+
+
+def _audit_refusal(request: Request, error: YilianError) -> None:
+    """Keep a trace of refused writes and of every permission denial."""
+    if error.status_code == 401:
+        return
+    if error.status_code != 403 and request.method in SAFE_METHODS:
+        return
+    if getattr(request.state, "principal", None) is None and error.status_code != 403:
+        return
+    action = next((d.get("action") for d in error.details if d.get("action")), "")
+    outcome = AuditOutcome.DENIED if error.status_code == 403 else AuditOutcome.FAILED
+    audit.record_detached(
+        request.app.state.sessionmaker,
+        audit_context(request),
+        action=action or f"{request.method} {request.url.path}"[:64],
+        outcome=outcome,
+        entity_type="request",
+        entity_id=request.url.path[:64],
+        detail={"method": request.method, "path": request.url.path, "code": error.code},
+    )
+
+
+def error_response(request: Request, error: YilianError) -> Response:
+    """The answer to a failed request, in the form the caller reads."""
+    language = current_language.get()
+    if _is_fhir(request):
+        return JSONResponse(
+            _operation_outcome(error.status_code, error),
+            status_code=error.status_code,
+            media_type="application/fhir+json",
+        )
+    if _wants_html(request):
+        if error.status_code == 401:
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return render(
+            request, "error.html", {"error": error, "message": error.message(language)},
+            status_code=error.status_code,
+        )
+    body: dict[str, Any] = {
+        "code": error.code,
+        "detail": error.message(language),
+        "message_zh": error.zh,
+        "message_en": error.en,
+    }
+    if error.details:
+        body["errors"] = error.details
+    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+    return JSONResponse(body, status_code=error.status_code, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def on_yilian_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, YilianError)
+        _audit_refusal(request, exc)
+        return error_response(request, exc)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        zh, en, details = describe_validation_errors(exc.errors())
+        error = InvalidInput("invalid_request", zh, en, details)
+        _audit_refusal(request, error)
+        return error_response(request, error)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            error = YilianError("not_found", "页面或资源不存在", "Page or resource not found", 404)
+        elif exc.status_code == 405:
+            error = YilianError("method_not_allowed", "不支持该请求方法",
+                                "Method not allowed", 405)
+        else:
+            detail = str(exc.detail)
+            error = YilianError("http_error", detail, detail, exc.status_code)
+        return error_response(request, error)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        request_id = getattr(request.state, "request_id", "")
+        log.exception("unhandled_error", path=request.url.path, request_id=request_id)
+        error = YilianError(
+            "server_error",
+            f"系统内部错误，请联系信息科并提供请求编号 {request_id}",
+            f"Internal error; give request id {request_id} to your IT department",
+            500,
+        )
+        return error_response(request, error)
+
+    app.add_exception_handler(YilianError, on_yilian_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
+    ),
+}
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        request.state.request_id = request_id
+        language = i18n.request_language(request, settings.default_language)
+        token = current_language.set(language)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            current_language.reset(token)
+            structlog.contextvars.clear_contextvars()
+        response.headers["X-Request-ID"] = request_id
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.scheme == "https":
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        asked = request.query_params.get("lang")
+        if asked in i18n.LANGUAGES:
+            response.set_cookie(i18n.LANGUAGE_COOKIE, asked, max_age=365 * 86400,
+                                samesite="lax")
+        log.info(
+            "request", method=request.method, path=request.url.path,
+            status=response.status_code, request_id=request_id,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return response
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.resolved_secret_key(),
+        session_cookie="yilian_session",
+        max_age=settings.session_max_age_seconds,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The Yilian web application for these settings (migrations are applied elsewhere)."""
+    settings = settings or get_settings()
+    logs.configure(json_logs=settings.log_json, level=settings.log_level)
+    app = FastAPI(
+        title="Yilian 医联 API",
+        version=__version__,
+        description="Regional medical collaboration platform — REST API. "
+        "Errors carry `message_zh` and `message_en`.",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    engine = make_engine(settings.database_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.templates = build_environment()
+    _install_middleware(app, settings)
+    _install_error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> Response:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("select 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            log.warning("database_unreachable", error=str(exc))
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+        return JSONResponse({"status": "ok", "database": "reachable"})
+
+    from yilian.routes import include_all
+
+    include_all(app)
+    app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
+    return app

@@ -1,0 +1,284 @@
+"""Writing and reading the audit trail.
+
+Writes are audited automatically: a session carrying an :class:`AuditContext` appends one
+audit record per inserted, updated or deleted row in the same transaction as the change,
+so a change and its audit record land together or not at all. Refusals (403, 422, …) are
+recorded by :func:`record_detached` in a transaction of their own, because the request's
+own transaction is rolled back. Reads of patient data call :func:`record` explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, inspect, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import UOWTransaction
+from sqlalchemy import event
+
+from yilian.audit.models import AuditEvent, AuditOutcome
+from yilian.auth.permissions import Principal
+from yilian.db import utcnow
+
+_CONTEXT_KEY = "audit_context"
+# Tables whose rows are not themselves audited (the trail itself, throttling bookkeeping).
+_NOT_AUDITED = frozenset({"audit_event", "login_attempt", "alembic_version"})
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Who is acting and from where, for every audit record a unit of work writes."""
+
+    actor: str = "system"
+    actor_user_id: int | None = None
+    actor_role: str = ""
+    actor_institution_id: int | None = None
+    client_ip: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+
+    def for_principal(self, principal: Principal) -> AuditContext:
+        """The same request, now known to be this signed-in user."""
+        return replace(
+            self,
+            actor=principal.username,
+            actor_user_id=principal.user_id,
+            actor_role=principal.role.value,
+            actor_institution_id=principal.institution_id,
+        )
+
+
+def bind(session: Session, context: AuditContext) -> None:
+    """Make every write through this session audited as done by ``context``."""
+    session.info[_CONTEXT_KEY] = context
+
+
+def context_of(session: Session) -> AuditContext:
+    """The audit context bound to the session (``system`` when none)."""
+    found = session.info.get(_CONTEXT_KEY)
+    return found if isinstance(found, AuditContext) else AuditContext()
+
+
+def _event(
+    context: AuditContext,
+    *,
+    action: str,
+    outcome: AuditOutcome,
+    entity_type: str = "",
+    entity_id: str = "",
+    institution_id: int | None = None,
+    patient_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "recorded_at": utcnow(),
+        "actor": context.actor,
+        "actor_user_id": context.actor_user_id,
+        "actor_role": context.actor_role,
+        "actor_institution_id": context.actor_institution_id,
+        "client_ip": context.client_ip[:64],
+        "user_agent": context.user_agent[:256],
+        "request_id": context.request_id[:64],
+        "action": action[:64],
+        "entity_type": entity_type[:64],
+        "entity_id": entity_id[:64],
+        "institution_id": institution_id,
+        "patient_id": patient_id,
+        "outcome": outcome,
+        "detail": json.dumps(detail, ensure_ascii=False, default=str) if detail else "",
+    }
+
+
+def record(
+    session: Session,
+    *,
+    action: str,
+    outcome: AuditOutcome = AuditOutcome.SUCCESS,
+    entity_type: str = "",
+    entity_id: str = "",
+    institution_id: int | None = None,
+    patient_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an audit record in the session's own transaction (reads, logins, exports)."""
+    row = AuditEvent(
+        **_event(
+            context_of(session),
+            action=action,
+            outcome=outcome,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            institution_id=institution_id,
+            patient_id=patient_id,
+            detail=detail,
+        )
+    )
+    session.add(row)
+    return row
+
+
+def record_detached(
+    factory: sessionmaker[Session],
+    context: AuditContext,
+    *,
+    action: str,
+    outcome: AuditOutcome,
+    entity_type: str = "",
+    entity_id: str = "",
+    institution_id: int | None = None,
+    patient_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append an audit record in a transaction of its own (for refused requests)."""
+    with factory() as session:
+        session.execute(
+            AuditEvent.__table__.insert().values(
+                **_event(
+                    context,
+                    action=action,
+                    outcome=outcome,
+                    entity_type=entity_type,
+                    entity_id=entity_id,
+                    institution_id=institution_id,
+                    patient_id=patient_id,
+                    detail=detail,
+                )
+            )
+        )
+        session.commit()
+
+
+def _owning_institution(obj: Any) -> int | None:
+    if inspect(obj).mapper.local_table.name == "institution":
+        return int(obj.id) if obj.id is not None else None
+    value = getattr(obj, "institution_id", None)
+    return value if isinstance(value, int) else None
+
+
+def _identity(obj: Any) -> str:
+    state = inspect(obj)
+    key = state.identity or ()
+    return "/".join(str(part) for part in key)
+
+
+def _changed_fields(obj: Any) -> list[str]:
+    state = inspect(obj)
+    ignored: frozenset[str] = getattr(obj, "__audit_ignore__", frozenset())
+    return sorted(
+        attr.key
+        for attr in state.mapper.column_attrs
+        if attr.key not in ignored and state.attrs[attr.key].history.has_changes()
+    )
+
+
+@event.listens_for(Session, "after_flush")
+def _audit_writes(session: Session, _flush_context: UOWTransaction) -> None:
+    """Append one audit record per row this flush inserted, updated or deleted."""
+    context = context_of(session)
+    rows: list[dict[str, Any]] = []
+    for operation, objects in (
+        ("create", session.new),
+        ("update", session.dirty),
+        ("delete", session.deleted),
+    ):
+        for obj in objects:
+            table = inspect(obj).mapper.local_table.name
+            if table in _NOT_AUDITED:
+                continue
+            detail: dict[str, Any] | None = None
+            if operation == "update":
+                fields = _changed_fields(obj)
+                if not fields:
+                    continue
+                detail = {"fields": fields}
+            rows.append(
+                _event(
+                    context,
+                    action=f"{table}.{operation}",
+                    outcome=AuditOutcome.SUCCESS,
+                    entity_type=table,
+                    entity_id=_identity(obj),
+                    institution_id=_owning_institution(obj),
+                    detail=detail,
+                )
+            )
+    if rows:
+        session.connection().execute(AuditEvent.__table__.insert(), rows)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Ways to narrow the audit trail."""
+
+    actor: str | None = None
+    action: str | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    patient_id: int | None = None
+    institution_id: int | None = None
+    outcome: AuditOutcome | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _filtered(
+    statement: Select[Any], principal: Principal, where: AuditFilter
+) -> Select[Any]:
+    if not principal.is_network_wide:
+        reach = list(principal.institution_ids)
+        statement = statement.where(
+            or_(
+                AuditEvent.institution_id.in_(reach),
+                AuditEvent.actor_institution_id.in_(reach),
+            )
+        )
+    if where.actor:
+        statement = statement.where(AuditEvent.actor == where.actor)
+    if where.action:
+        statement = statement.where(AuditEvent.action.startswith(where.action))
+    if where.entity_type:
+        statement = statement.where(AuditEvent.entity_type == where.entity_type)
+    if where.entity_id:
+        statement = statement.where(AuditEvent.entity_id == where.entity_id)
+    if where.patient_id is not None:
+        statement = statement.where(AuditEvent.patient_id == where.patient_id)
+    if where.institution_id is not None:
+        statement = statement.where(AuditEvent.institution_id == where.institution_id)
+    if where.outcome is not None:
+        statement = statement.where(AuditEvent.outcome == where.outcome)
+    if where.since is not None:
+        statement = statement.where(AuditEvent.recorded_at >= where.since)
+    if where.until is not None:
+        statement = statement.where(AuditEvent.recorded_at < where.until)
+    return statement
+
+
+def list_(
+    session: Session,
+    *,
+    principal: Principal,
+    where: AuditFilter,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[Sequence[AuditEvent], int]:
+    """Audit records the principal may read, newest first, with the total count."""
+    total = session.scalar(_filtered(select(func.count(AuditEvent.id)), principal, where)) or 0
+    rows = session.scalars(
+        _filtered(select(AuditEvent), principal, where)
+        .order_by(AuditEvent.id.desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return rows, total
+
+
+def get(session: Session, *, principal: Principal, audit_id: int) -> AuditEvent | None:
+    """One audit record, if the principal may read it."""
+    statement = _filtered(select(AuditEvent), principal, AuditFilter()).where(
+        AuditEvent.id == audit_id
+    )
+    return session.scalars(statement).first()

@@ -1,0 +1,63 @@
+"""Users and sign-in attempts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from yilian.db import Base, UTCDateTime, str_enum, utcnow
+from yilian.registry.models import Institution
+
+
+class Role(enum.StrEnum):
+    """What a user is in the network; permissions follow from it (see permissions.py)."""
+
+    PLATFORM_ADMIN = "platform_admin"  # 平台管理员
+    COMMISSION_ANALYST = "commission_analyst"  # 卫健委分析员
+    HOSPITAL_ADMIN = "hospital_admin"  # 医院管理员
+    CLINICIAN = "clinician"  # 临床医生
+    INSURANCE_CLERK = "insurance_clerk"  # 医保结算员
+    PATIENT = "patient"  # 患者
+
+
+# Roles that act for the whole network rather than for one institution.
+NETWORK_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.COMMISSION_ANALYST})
+
+
+class User(Base):
+    """Someone who signs in to Yilian."""
+
+    __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[Role] = mapped_column(str_enum(Role))
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), index=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped to revoke every token and session issued before (logout everywhere, disable).
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    institution: Mapped[Institution | None] = relationship(lazy="joined")
+
+    # Stamping the last sign-in is not a change to the account worth an audit record
+    # (the sign-in itself is audited as auth.login).
+    __audit_ignore__ = frozenset({"last_login_at"})
+
+
+class LoginAttempt(Base):
+    """One sign-in attempt, kept to throttle guessing by username and by address."""
+
+    __tablename__ = "login_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    client_ip: Mapped[str] = mapped_column(String(64), index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

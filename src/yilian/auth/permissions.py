@@ -1,0 +1,127 @@
+"""Who may do what: the rule table of role × action, and institution scoping.
+
+Every permission check in Yilian goes through :func:`authorize`; routes declare it with
+``RequirePermission`` (see dependencies.py) and services call it where the institution
+concerned is only known after loading a record. Later capabilities add actions here and
+reuse :class:`Principal.institution_ids` to scope patient data.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from yilian.auth.models import NETWORK_ROLES, Role
+from yilian.errors import PermissionDenied
+
+
+class Action(enum.StrEnum):
+    """Something a user may be allowed to do."""
+
+    REGISTRY_READ = "registry.read"
+    REGISTRY_IMPORT = "registry.import"
+    REGION_WRITE = "registry.region.write"
+    INSTITUTION_CREATE = "registry.institution.create"
+    INSTITUTION_UPDATE = "registry.institution.update"
+    DEPARTMENT_WRITE = "registry.department.write"
+    PRACTITIONER_WRITE = "registry.practitioner.write"
+    PRACTITIONER_ROLE_WRITE = "registry.practitioner_role.write"
+    AGREEMENT_WRITE = "registry.agreement.write"
+    USER_MANAGE = "auth.user.manage"
+    AUDIT_READ = "audit.read"
+
+
+class Scope(enum.Enum):
+    """How far an allowed action reaches."""
+
+    NETWORK = "network"  # any institution
+    OWN = "own"  # the user's institution and the campuses it runs
+
+
+N, O = Scope.NETWORK, Scope.OWN
+
+# The rule table. A role missing from an action's row may not do it at all.
+RULES: Mapping[Action, Mapping[Role, Scope]] = {
+    Action.REGISTRY_READ: {role: N for role in Role},
+    Action.REGISTRY_IMPORT: {Role.PLATFORM_ADMIN: N},
+    Action.REGION_WRITE: {Role.PLATFORM_ADMIN: N},
+    Action.INSTITUTION_CREATE: {Role.PLATFORM_ADMIN: N},
+    Action.INSTITUTION_UPDATE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
+    Action.DEPARTMENT_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
+    Action.PRACTITIONER_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
+    Action.PRACTITIONER_ROLE_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
+    Action.AGREEMENT_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
+    Action.USER_MANAGE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
+    Action.AUDIT_READ: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
+}
+
+ROLE_NAMES: Mapping[Role, tuple[str, str]] = {
+    Role.PLATFORM_ADMIN: ("平台管理员", "Platform administrator"),
+    Role.COMMISSION_ANALYST: ("卫健委分析员", "Health commission analyst"),
+    Role.HOSPITAL_ADMIN: ("医院管理员", "Hospital administrator"),
+    Role.CLINICIAN: ("临床医生", "Clinician"),
+    Role.INSURANCE_CLERK: ("医保结算员", "Insurance clerk"),
+    Role.PATIENT: ("患者", "Patient"),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user as the rules see them.
+
+    ``institution_ids`` is the user's institution plus every campus it runs (institutions
+    whose parent it is): a lead hospital administers its trusteed county campus.
+    """
+
+    user_id: int
+    username: str
+    role: Role
+    institution_id: int | None
+    institution_ids: frozenset[int]
+    display_name: str = ""
+
+    @property
+    def is_network_wide(self) -> bool:
+        """True for roles that act for the whole network (admins, analysts)."""
+        return self.role in NETWORK_ROLES
+
+
+def scope_of(principal: Principal, action: Action) -> Scope | None:
+    """How far the principal may take the action, or None when not at all."""
+    return RULES.get(action, {}).get(principal.role)
+
+
+def is_allowed(
+    principal: Principal, action: Action, institution_ids: Iterable[int] | None = None
+) -> bool:
+    """Whether the principal may do the action on something owned by these institutions.
+
+    With ``institution_ids`` None the question is whether the action is allowed at all
+    (the route-level check). With ids, an OWN scope needs every one of them in reach,
+    except for agreements, where being one of the parties is enough.
+    """
+    scope = scope_of(principal, action)
+    if scope is None:
+        return False
+    if scope is Scope.NETWORK or institution_ids is None:
+        return True
+    wanted = set(institution_ids)
+    if action is Action.AGREEMENT_WRITE:
+        return bool(wanted & principal.institution_ids)
+    return bool(wanted) and wanted <= principal.institution_ids
+
+
+def authorize(
+    principal: Principal, action: Action, institution_ids: Iterable[int] | None = None
+) -> None:
+    """Raise PermissionDenied unless :func:`is_allowed`."""
+    if not is_allowed(principal, action, institution_ids):
+        zh_role, en_role = ROLE_NAMES[principal.role]
+        target = "" if institution_ids is None else "（非本机构）"
+        target_en = "" if institution_ids is None else " for another institution"
+        raise PermissionDenied(
+            f"{zh_role}无权执行此操作{target}：{action.value}",
+            f"A {en_role.lower()} may not do this{target_en}: {action.value}",
+            action=action.value,
+        )

@@ -1,0 +1,43 @@
+"""API shapes for sign-in and users."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from yilian.auth.models import Role
+from yilian.schemas import ReadModel, WriteModel
+
+
+class TokenRead(ReadModel):
+    """An OAuth2 bearer token."""
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires")
+
+
+class UserCreate(WriteModel):
+    """A new user account."""
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=8, max_length=256)
+    role: Role
+    institution_code: str | None = None
+    display_name: str = Field(default="", max_length=64)
+
+
+class UserRead(ReadModel):
+    """A user as others may see it (never the password hash)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    institution_id: int | None
+    is_active: bool
+
+
+class MeRead(UserRead):
+    """The signed-in user, with the institutions they act for."""
+
+    institution_ids: list[int]

@@ -1,0 +1,198 @@
+"""Users: creation, sign-in with throttling, and the principal a request acts as."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from yilian.audit import service as audit
+from yilian.audit.models import AuditOutcome
+from yilian.auth.models import NETWORK_ROLES, LoginAttempt, Role, User
+from yilian.auth.permissions import Principal
+from yilian.auth.security import DUMMY_HASH, hash_password, verify_password
+from yilian.db import utcnow
+from yilian.errors import Conflict, InvalidInput, NotAuthenticated, TooManyAttempts
+from yilian.registry.models import Institution
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def get(session: Session, *, user_id: int) -> User | None:
+    """The user with this id, if any."""
+    return session.get(User, user_id)
+
+
+def get_by_username(session: Session, *, username: str) -> User | None:
+    """The user with this username, if any."""
+    return session.scalars(select(User).where(User.username == username)).first()
+
+
+def list_(session: Session, *, institution_ids: frozenset[int] | None = None) -> Sequence[User]:
+    """Users, optionally only those of some institutions."""
+    statement = select(User).order_by(User.username)
+    if institution_ids is not None:
+        statement = statement.where(User.institution_id.in_(institution_ids))
+    return session.scalars(statement).all()
+
+
+def check_password_rules(password: str) -> None:
+    """Refuse passwords too short or made of one kind of character."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            "weak_password",
+            f"密码至少 {MIN_PASSWORD_LENGTH} 位",
+            f"The password must have at least {MIN_PASSWORD_LENGTH} characters",
+        )
+    if password.isdigit() or password.isalpha():
+        raise InvalidInput(
+            "weak_password", "密码须同时包含字母和数字或符号",
+            "The password must mix letters with digits or symbols",
+        )
+
+
+def create(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    institution_code: str | None = None,
+    display_name: str = "",
+) -> User:
+    """A new user; institution roles need an institution, network roles must have none."""
+    username = username.strip()
+    if not username or len(username) > 64:
+        raise InvalidInput("bad_username", "用户名不能为空且不超过 64 个字符",
+                           "The username must be 1 to 64 characters")
+    check_password_rules(password)
+    if get_by_username(session, username=username) is not None:
+        raise Conflict("username_taken", f"用户名已存在：{username}",
+                       f"Username already taken: {username}")
+    institution: Institution | None = None
+    if role in NETWORK_ROLES:
+        if institution_code:
+            raise InvalidInput(
+                "institution_not_allowed",
+                "平台管理员和卫健委分析员不属于任何机构",
+                "Platform administrators and commission analysts belong to no institution",
+            )
+    else:
+        if not institution_code:
+            raise InvalidInput("institution_required", "该角色必须指定所属机构",
+                               "This role needs an institution")
+        institution = session.scalars(
+            select(Institution).where(Institution.code == institution_code)
+        ).first()
+        if institution is None:
+            raise InvalidInput("unknown_institution", f"机构编码不存在：{institution_code}",
+                               f"No institution with code {institution_code}")
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password),
+        role=role,
+        institution_id=institution.id if institution else None,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(session: Session, *, user: User, password: str) -> None:
+    """Replace the user's password and revoke every token issued before."""
+    check_password_rules(password)
+    user.password_hash = hash_password(password)
+    user.token_version += 1
+    session.flush()
+
+
+def revoke_tokens(session: Session, *, user: User) -> None:
+    """Invalidate every token and session the user holds (sign out everywhere)."""
+    user.token_version += 1
+    session.flush()
+
+
+def _recent_failures(session: Session, *, column: object, value: str, minutes: int) -> int:
+    since = utcnow() - timedelta(minutes=minutes)
+    last_success = (
+        select(func.max(LoginAttempt.attempted_at))
+        .where(column == value, LoginAttempt.succeeded.is_(True))  # type: ignore[operator]
+        .scalar_subquery()
+    )
+    statement = select(func.count(LoginAttempt.id)).where(
+        column == value,  # type: ignore[arg-type]
+        LoginAttempt.succeeded.is_(False),
+        LoginAttempt.attempted_at >= since,
+        or_(last_success.is_(None), LoginAttempt.attempted_at > last_success),
+    )
+    return session.scalar(statement) or 0
+
+
+def authenticate(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    client_ip: str,
+    max_failures: int,
+    window_minutes: int,
+) -> User:
+    """The user whose password this is; throttled after repeated failures.
+
+    Failures are counted per username and, at five times the limit, per client address, so
+    one address cannot try many usernames either. Every attempt is kept and audited.
+    """
+    username = username.strip()
+    by_user = _recent_failures(
+        session, column=LoginAttempt.username, value=username, minutes=window_minutes
+    )
+    by_address = _recent_failures(
+        session, column=LoginAttempt.client_ip, value=client_ip, minutes=window_minutes
+    )
+    if by_user >= max_failures or by_address >= max_failures * 5:
+        audit.record(session, action="auth.login", outcome=AuditOutcome.DENIED,
+                     entity_type="app_user", detail={"username": username, "throttled": True})
+        raise TooManyAttempts(window_minutes)
+    user = get_by_username(session, username=username)
+    valid = verify_password(password, user.password_hash if user else DUMMY_HASH)
+    succeeded = bool(user and valid and user.is_active)
+    session.add(LoginAttempt(username=username, client_ip=client_ip, succeeded=succeeded))
+    if not succeeded or user is None:
+        audit.record(
+            session, action="auth.login", outcome=AuditOutcome.FAILED, entity_type="app_user",
+            entity_id=str(user.id) if user else "", detail={"username": username},
+        )
+        session.flush()
+        raise NotAuthenticated("用户名或密码错误", "Wrong username or password")
+    user.last_login_at = utcnow()
+    audit.record(session, action="auth.login", entity_type="app_user", entity_id=str(user.id),
+                 institution_id=user.institution_id)
+    session.flush()
+    return user
+
+
+def principal_for(session: Session, *, user: User) -> Principal:
+    """The principal of a user: their institution plus the campuses it runs."""
+    reach: set[int] = set()
+    if user.institution_id is not None:
+        reach.add(user.institution_id)
+        frontier = {user.institution_id}
+        while frontier:  # campuses of campuses, however deep the tree goes
+            children = set(
+                session.scalars(
+                    select(Institution.id).where(Institution.parent_id.in_(frontier))
+                ).all()
+            )
+            frontier = children - reach
+            reach |= children
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        institution_id=user.institution_id,
+        institution_ids=frozenset(reach),
+        display_name=user.display_name,
+    )

@@ -1,0 +1,188 @@
+"""The ``yilian`` command: serve, migrate, users, registry import/export, demo data."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy.orm import Session
+
+from yilian import migrate
+from yilian.audit import service as audit
+from yilian.auth import service as users
+from yilian.auth.models import Role
+from yilian.config import get_settings
+from yilian.db import make_engine, make_sessionmaker, transaction
+from yilian.errors import YilianError
+
+app = typer.Typer(help="Yilian 医联 — regional medical collaboration platform.",
+                  no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+registry_app = typer.Typer(help="Registry import and export (CSV).", no_args_is_help=True)
+demo_app = typer.Typer(help="The Jing-Jin-Ji demo network.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(registry_app, name="registry")
+app.add_typer(demo_app, name="demo")
+
+T = TypeVar("T")
+
+
+def fail(message: str) -> None:
+    """Print one line saying what is wrong and exit non-zero."""
+    typer.echo(message, err=True)
+    raise typer.Exit(code=1)
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """A transaction for one command, audited as done from the command line."""
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            audit.bind(session, audit.AuditContext(actor=f"cli:{getpass.getuser()}"))
+            yield session
+    finally:
+        engine.dispose()
+
+
+def run_or_fail(step: Callable[[], T]) -> T:
+    """Run a step; a Yilian error becomes one clear line and exit code 1."""
+    try:
+        return step()
+    except YilianError as error:
+        typer.echo(f"错误 / Error: {error.zh} / {error.en}", err=True)
+        for detail in error.details:
+            line = detail.get("line")
+            where = f"第 {line} 行 / line {line}: " if line is not None else ""
+            typer.echo(f"  {where}{detail.get('message_zh', '')} / {detail.get('message_en', '')}",
+                       err=True)
+        raise typer.Exit(code=1) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    migrate.upgrade(get_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Undo migrations down to REVISION (``base`` empties the database)."""
+    migrate.downgrade(get_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the revision the database is at."""
+    migrate.current(get_settings().database_url)
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Sign-in name")],
+    role: Annotated[Role, typer.Option(help="One of the six roles")],
+    password: Annotated[str | None, typer.Option(help="Asked for when left out")] = None,
+    institution: Annotated[str | None, typer.Option(help="Institution code")] = None,
+    display_name: Annotated[str, typer.Option(help="Name shown in the UI")] = "",
+) -> None:
+    """Create a user account."""
+    secret = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    def create() -> None:
+        with unit_of_work() as session:
+            users.create(session, username=username, password=secret, role=role,
+                         institution_code=institution, display_name=display_name)
+
+    run_or_fail(create)
+    typer.echo(f"created user {username} ({role.value})")
+
+
+@registry_app.command("import")
+def registry_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Import institutions or agreements from a CSV file (all rows or none)."""
+    from yilian.registry import csvio
+
+    def load() -> Any:
+        with unit_of_work() as session:
+            return csvio.import_csv(session, text=csvio.read_text(file.read_bytes()))
+
+    report = run_or_fail(load)
+    typer.echo(f"imported {report.kind}: {report.created} created, {report.updated} updated")
+
+
+@registry_app.command("export")
+def registry_export(
+    kind: Annotated[str, typer.Argument(help="institutions | agreements")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File; stdout if left out")] = None,
+) -> None:
+    """Export institutions or agreements as CSV."""
+    from yilian.registry import csvio
+
+    def dump() -> str:
+        with unit_of_work() as session:
+            return csvio.export_csv(session, kind=csvio.CsvKind.parse(kind))
+
+    text = run_or_fail(dump)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8-sig")
+        typer.echo(f"wrote {output}")
+
+
+@demo_app.command("load")
+def demo_load(
+    password: Annotated[str, typer.Option(help="Password of every demo user")] = "Demo@2026",
+) -> None:
+    """Load the Jing-Jin-Ji demo network and one demo user per role (idempotent)."""
+    migrate.upgrade(get_settings().database_url)
+    _load_demo(password)
+
+
+def _load_demo(password: str) -> None:
+    from yilian import demo
+
+    def load() -> Any:
+        with unit_of_work() as session:
+            return demo.load(session, password=password)
+
+    report = run_or_fail(load)
+    typer.echo(report.summary())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="Load the demo network first")] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Apply migrations, then serve the web UI, API and FHIR facade."""
+    import uvicorn
+
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+    if demo:
+        _load_demo("Demo@2026")
+    settings.resolved_secret_key()  # create the key file once, before workers start
+    typer.echo(f"Yilian 医联 listening on http://{host}:{port}/  (database: "
+               f"{settings.database_url.split('@')[-1]})")
+    uvicorn.run("yilian.asgi:app", host=host, port=port, workers=workers,
+                log_config=None, proxy_headers=True)
+
+
+def main() -> None:
+    """Entry point for ``python -m yilian``."""
+    app()

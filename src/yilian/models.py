@@ -1,0 +1,30 @@
+"""Every table of Yilian, imported in one place so the metadata is complete."""
+
+from yilian.audit.models import AuditEvent
+from yilian.auth.models import LoginAttempt, User
+from yilian.db import Base
+from yilian.registry.models import (
+    Agreement,
+    AgreementParty,
+    Department,
+    Institution,
+    InstitutionCentre,
+    Practitioner,
+    PractitionerRole,
+    Region,
+)
+
+__all__ = [
+    "Agreement",
+    "AgreementParty",
+    "AuditEvent",
+    "Base",
+    "Department",
+    "Institution",
+    "InstitutionCentre",
+    "LoginAttempt",
+    "Practitioner",
+    "PractitionerRole",
+    "Region",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""Registry: regions, institutions, departments, practitioners and collaboration agreements."""

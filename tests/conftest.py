@@ -1,0 +1,145 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+The schema is built once per backend by the real Alembic migrations. Each test then gets
+an empty database: SQLite copies a migrated template file, PostgreSQL truncates every
+table afterwards. Tests commit for real, so "nothing half-written" is checked honestly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from yilian import migrate
+from yilian.app import create_app
+from yilian.config import Settings
+from yilian.db import Base, make_engine, make_sessionmaker
+
+PG_ADMIN_URL = os.environ.get(
+    "YILIAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("YILIAN_TEST_REQUIRE_POSTGRES") == "1"
+
+
+@dataclass
+class Backend:
+    """A migrated, empty database of one kind, ready to hand out per test."""
+
+    name: str
+    template_url: str
+    template_path: Path | None = None
+
+
+def _postgres_database(worker: str) -> str:
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"yilian_test_{worker}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - report any connection failure plainly
+        message = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc.__class__.__name__}"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message + " (set YILIAN_TEST_REQUIRE_POSTGRES=1 to fail instead)")
+    finally:
+        admin.dispose()
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    """A migrated template database per backend, built once per test session."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "template.db"
+        url = f"sqlite:///{path}"
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        with engine.connect() as connection:  # fold the WAL back so a file copy is complete
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        return Backend("sqlite", url, path)
+    url = _postgres_database(worker)
+    migrate.upgrade(url)
+    return Backend("postgresql", url)
+
+
+def _truncate_postgres(engine: Engine) -> None:
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def db_url(backend: Backend, tmp_path: Path) -> Iterator[str]:
+    """An empty, migrated database for one test."""
+    if backend.template_path is not None:
+        path = tmp_path / "yilian.db"
+        shutil.copyfile(backend.template_path, path)
+        yield f"sqlite:///{path}"
+        return
+    yield backend.template_url
+    engine = make_engine(backend.template_url)
+    try:
+        _truncate_postgres(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    """Settings of a test app on the test database."""
+    return Settings(
+        database_url=db_url,
+        secret_key="test-secret-key-not-for-production-0123456789",
+        secret_file=tmp_path / "unused.secret",
+        log_json=True,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on the test database, for factories and checks."""
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    """Session factory on the test database."""
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for setting up data and checking outcomes (commit it yourself)."""
+    with sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[FastAPI]:
+    """The Yilian application on the test database."""
+    application = create_app(settings)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """An HTTP client for the application."""
+    with TestClient(app) as test_client:
+        yield test_client
