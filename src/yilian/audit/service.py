@@ -15,10 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, inspect, or_, select
-from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm import UOWTransaction
-from sqlalchemy import event
+from sqlalchemy import Select, event, func, insert, inspect, or_, select
+from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
 from yilian.audit.models import AuditEvent, AuditOutcome
 from yilian.auth.permissions import Principal
@@ -136,7 +134,7 @@ def record_detached(
     """Append an audit record in a transaction of its own (for refused requests)."""
     with factory() as session:
         session.execute(
-            AuditEvent.__table__.insert().values(
+            insert(AuditEvent).values(
                 **_event(
                     context,
                     action=action,
@@ -207,7 +205,7 @@ def _audit_writes(session: Session, _flush_context: UOWTransaction) -> None:
                 )
             )
     if rows:
-        session.connection().execute(AuditEvent.__table__.insert(), rows)
+        session.connection().execute(insert(AuditEvent), rows)
 
 
 @dataclass(frozen=True)

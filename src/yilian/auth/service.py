@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from yilian.audit import service as audit
 from yilian.audit.models import AuditOutcome
@@ -115,15 +115,17 @@ def revoke_tokens(session: Session, *, user: User) -> None:
     session.flush()
 
 
-def _recent_failures(session: Session, *, column: object, value: str, minutes: int) -> int:
+def _recent_failures(
+    session: Session, *, column: InstrumentedAttribute[str], value: str, minutes: int
+) -> int:
     since = utcnow() - timedelta(minutes=minutes)
     last_success = (
         select(func.max(LoginAttempt.attempted_at))
-        .where(column == value, LoginAttempt.succeeded.is_(True))  # type: ignore[operator]
+        .where(column == value, LoginAttempt.succeeded.is_(True))
         .scalar_subquery()
     )
     statement = select(func.count(LoginAttempt.id)).where(
-        column == value,  # type: ignore[arg-type]
+        column == value,
         LoginAttempt.succeeded.is_(False),
         LoginAttempt.attempted_at >= since,
         or_(last_success.is_(None), LoginAttempt.attempted_at > last_success),
