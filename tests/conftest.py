@@ -7,6 +7,7 @@ table afterwards. Tests commit for real, so "nothing half-written" is checked ho
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Iterator
@@ -31,6 +32,20 @@ PG_ADMIN_URL = os.environ.get(
 REQUIRE_POSTGRES = os.environ.get("YILIAN_TEST_REQUIRE_POSTGRES") == "1"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _hash_each_test_password_once() -> Iterator[None]:
+    """Argon2 is slow on purpose; tests reuse a few passwords, so hash each one once.
+
+    Verification stays the real argon2 check against the real hash.
+    """
+    from yilian.auth import security, service
+
+    cached = functools.lru_cache(maxsize=64)(security.hash_password)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service, "hash_password", cached)
+        yield
+
+
 @dataclass
 class Backend:
     """A migrated, empty database of one kind, ready to hand out per test."""
@@ -40,9 +55,17 @@ class Backend:
     template_path: Path | None = None
 
 
-def _postgres_database(worker: str) -> str:
+def _postgres_admin(statement: str) -> None:
     admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"yilian_test_{worker}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(statement))
+    finally:
+        admin.dispose()
+
+
+def _postgres_database(name: str) -> str:
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -58,9 +81,10 @@ def _postgres_database(worker: str) -> str:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Backend:
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
     """A migrated template database per backend, built once per test session."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "template.db"
         url = f"sqlite:///{path}"
@@ -69,10 +93,15 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         with engine.connect() as connection:  # fold the WAL back so a file copy is complete
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         engine.dispose()
-        return Backend("sqlite", url, path)
-    url = _postgres_database(worker)
+        yield Backend("sqlite", url, path)
+        return
+    # One database per test process, so parallel runs never disturb each other.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"yilian_test_{worker}_{os.getpid()}"
+    url = _postgres_database(name)
     migrate.upgrade(url)
-    return Backend("postgresql", url)
+    yield Backend("postgresql", url)
+    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _truncate_postgres(engine: Engine) -> None:

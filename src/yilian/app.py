@@ -16,7 +16,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from yilian import __version__, i18n, logs
+from yilian import __version__, apidocs, i18n, logs
 from yilian.audit import service as audit
 from yilian.audit.models import AuditOutcome
 from yilian.config import Settings, get_settings
@@ -31,6 +31,8 @@ log = logs.get_logger(__name__)
 
 def _wants_html(request: Request) -> bool:
     path = request.url.path
+    if path == "/api/docs":
+        return True
     if path.startswith(("/api/", "/fhir/", "/hl7/")):
         return False
     return "text/html" in request.headers.get("accept", "") or request.method == "GET"
@@ -82,11 +84,13 @@ def _audit_refusal(request: Request, error: YilianError) -> None:
 def error_response(request: Request, error: YilianError) -> Response:
     """The answer to a failed request, in the form the caller reads."""
     language = current_language.get()
+    challenge = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
     if _is_fhir(request):
         return JSONResponse(
             _operation_outcome(error.status_code, error),
             status_code=error.status_code,
             media_type="application/fhir+json",
+            headers=challenge,
         )
     if _wants_html(request):
         if error.status_code == 401:
@@ -103,8 +107,7 @@ def error_response(request: Request, error: YilianError) -> Response:
     }
     if error.details:
         body["errors"] = error.details
-    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
-    return JSONResponse(body, status_code=error.status_code, headers=headers)
+    return JSONResponse(body, status_code=error.status_code, headers=challenge)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -211,8 +214,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Regional medical collaboration platform — REST API. "
         "Errors carry `message_zh` and `message_en`.",
-        docs_url="/api/docs",
-        openapi_url="/api/openapi.json",
+        docs_url=None,  # served by yilian.apidocs, behind sign-in
+        openapi_url=None,
         redoc_url=None,
     )
     engine = make_engine(settings.database_url)
@@ -240,5 +243,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from yilian.routes import include_all
 
     include_all(app)
+    apidocs.describe_security(app)
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
     return app

@@ -71,3 +71,21 @@ def test_no_credentials_is_401(client: TestClient) -> None:
     response = client.get("/api/v1/auth/me")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_a_sign_in_is_audited_as_the_user_who_signed_in(
+    client: TestClient, session: Session
+) -> None:
+    hospital = make_institution(session)
+    user = make_user(session, role=Role.CLINICIAN, institution=hospital, username="wang")
+    session.commit()
+
+    bearer(client, "wang")
+
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "auth.login")).one()
+    assert (event.actor, event.actor_user_id, event.outcome) == ("wang", user.id, "success")
+    assert event.actor_institution_id == hospital.id
+    created = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "app_user.create")
+    ).one()
+    assert created.entity_id == str(user.id)

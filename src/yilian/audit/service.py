@@ -41,12 +41,23 @@ class AuditContext:
 
     def for_principal(self, principal: Principal) -> AuditContext:
         """The same request, now known to be this signed-in user."""
+        return self.for_user(
+            user_id=principal.user_id,
+            username=principal.username,
+            role=principal.role.value,
+            institution_id=principal.institution_id,
+        )
+
+    def for_user(
+        self, *, user_id: int, username: str, role: str, institution_id: int | None
+    ) -> AuditContext:
+        """The same request, now known to be this user (for example, just signed in)."""
         return replace(
             self,
-            actor=principal.username,
-            actor_user_id=principal.user_id,
-            actor_role=principal.role.value,
-            actor_institution_id=principal.institution_id,
+            actor=username,
+            actor_user_id=user_id,
+            actor_role=role,
+            actor_institution_id=institution_id,
         )
 
 
@@ -158,8 +169,8 @@ def _owning_institution(obj: Any) -> int | None:
 
 
 def _identity(obj: Any) -> str:
-    state = inspect(obj)
-    key = state.identity or ()
+    # A row inserted by this flush has its key on the object but no identity yet.
+    key = inspect(obj).mapper.primary_key_from_instance(obj)
     return "/".join(str(part) for part in key)
 
 

@@ -170,6 +170,13 @@ def authenticate(
         session.flush()
         raise NotAuthenticated("用户名或密码错误", "Wrong username or password")
     user.last_login_at = utcnow()
+    audit.bind(
+        session,
+        audit.context_of(session).for_user(
+            user_id=user.id, username=user.username, role=user.role.value,
+            institution_id=user.institution_id,
+        ),
+    )
     audit.record(session, action="auth.login", entity_type="app_user", entity_id=str(user.id),
                  institution_id=user.institution_id)
     session.flush()
