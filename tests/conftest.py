@@ -70,7 +70,7 @@ def _postgres_database(name: str) -> str:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - report any connection failure plainly
+    except Exception as exc:
         message = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc.__class__.__name__}"
         if REQUIRE_POSTGRES:
             pytest.fail(message)

@@ -112,7 +112,7 @@ def make_agreement(
     lead: Institution,
     member: Institution,
     *,
-    type: AgreementType = AgreementType.TRUSTEESHIP,  # noqa: A002
+    type: AgreementType = AgreementType.TRUSTEESHIP,
     start: date = date(2022, 7, 1),
 ) -> Agreement:
     """An agreement between two institutions."""

@@ -22,7 +22,7 @@ from yilian.audit.models import AuditOutcome
 from yilian.config import Settings, get_settings
 from yilian.db import make_engine, make_sessionmaker
 from yilian.deps import SAFE_METHODS, audit_context
-from yilian.errors import InvalidInput, NotAuthenticated, YilianError
+from yilian.errors import InvalidInput, YilianError
 from yilian.validation import describe_validation_errors
 from yilian.webui import PACKAGE_DIR, build_environment, current_language, render
 
@@ -235,7 +235,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             with engine.connect() as connection:
                 connection.execute(text("select 1"))
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        except Exception as exc:
             log.warning("database_unreachable", error=str(exc))
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         return JSONResponse({"status": "ok", "database": "reachable"})

@@ -32,6 +32,8 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(demo_app, name="demo")
 
 T = TypeVar("T")
+# Documented in the README; demo databases only. Production accounts come from `users create`.
+DEMO_PASSWORD = "Demo@2026"  # noqa: S105
 
 
 def fail(message: str) -> None:
@@ -125,7 +127,9 @@ def registry_import(
 @registry_app.command("export")
 def registry_export(
     kind: Annotated[str, typer.Argument(help="institutions | agreements")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="File; stdout if left out")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File; stdout if left out")
+    ] = None,
 ) -> None:
     """Export institutions or agreements as CSV."""
     from yilian.registry import csvio
@@ -144,7 +148,7 @@ def registry_export(
 
 @demo_app.command("load")
 def demo_load(
-    password: Annotated[str, typer.Option(help="Password of every demo user")] = "Demo@2026",
+    password: Annotated[str, typer.Option(help="Password of every demo user")] = DEMO_PASSWORD,
 ) -> None:
     """Load the Jing-Jin-Ji demo network and one demo user per role (idempotent)."""
     migrate.upgrade(get_settings().database_url)
@@ -175,7 +179,7 @@ def serve(
     settings = get_settings()
     migrate.upgrade(settings.database_url)
     if demo:
-        _load_demo("Demo@2026")
+        _load_demo(DEMO_PASSWORD)
     settings.resolved_secret_key()  # create the key file once, before workers start
     typer.echo(f"Yilian 医联 listening on http://{host}:{port}/  (database: "
                f"{settings.database_url.split('@')[-1]})")

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     )
     secret_key: str = Field(
         default="",
-        description="Signs session cookies and JWTs. Empty: generated once and kept in secret_file.",
+        description="Signs session cookies and JWTs; empty: generated once, kept in secret_file.",
     )
     secret_file: Path = Path("./yilian.secret")
     default_language: Language = "zh"

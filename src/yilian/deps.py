@@ -106,9 +106,9 @@ def _bearer_token(request: Request) -> str | None:
 
 
 async def _csrf_if_cookie(request: Request) -> None:
-    if request.method not in SAFE_METHODS and _bearer_token(request) is None:
-        if request.session.get("uid") is not None:
-            await check_csrf(request)
+    cookie_signed_in = request.session.get("uid") is not None
+    if request.method not in SAFE_METHODS and _bearer_token(request) is None and cookie_signed_in:
+        await check_csrf(request)
 
 
 def get_principal(
@@ -141,7 +141,7 @@ def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def RequirePermission(action: Action) -> Any:  # noqa: N802 - reads as a type on the route
+def RequirePermission(action: Action) -> Any:
     """A dependency that lets the request through only if the role may do ``action``."""
 
     def check(principal: CurrentPrincipal) -> Principal:

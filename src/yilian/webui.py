@@ -37,9 +37,8 @@ def _label(value: object) -> str:
 
 def build_environment() -> Environment:
     """One Jinja environment over the shared and every capability's templates."""
-    folders = [PACKAGE_DIR / "templates"] + sorted(
-        path for path in PACKAGE_DIR.glob("*/templates") if path.is_dir()
-    )
+    capability_folders = sorted(p for p in PACKAGE_DIR.glob("*/templates") if p.is_dir())
+    folders = [PACKAGE_DIR / "templates", *capability_folders]
     env = Environment(
         loader=FileSystemLoader([str(folder) for folder in folders]),
         autoescape=select_autoescape(["html"]),

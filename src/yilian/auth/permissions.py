@@ -39,7 +39,7 @@ class Scope(enum.Enum):
     OWN = "own"  # the user's institution and the campuses it runs
 
 
-N, O = Scope.NETWORK, Scope.OWN
+N, OWN = Scope.NETWORK, Scope.OWN
 
 # The rule table. A role missing from an action's row may not do it at all.
 RULES: Mapping[Action, Mapping[Role, Scope]] = {
@@ -47,13 +47,13 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
     Action.REGISTRY_IMPORT: {Role.PLATFORM_ADMIN: N},
     Action.REGION_WRITE: {Role.PLATFORM_ADMIN: N},
     Action.INSTITUTION_CREATE: {Role.PLATFORM_ADMIN: N},
-    Action.INSTITUTION_UPDATE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
-    Action.DEPARTMENT_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
-    Action.PRACTITIONER_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
-    Action.PRACTITIONER_ROLE_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
-    Action.AGREEMENT_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
-    Action.USER_MANAGE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
-    Action.AUDIT_READ: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: O},
+    Action.INSTITUTION_UPDATE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    Action.DEPARTMENT_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    Action.PRACTITIONER_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    Action.PRACTITIONER_ROLE_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    Action.AGREEMENT_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    Action.USER_MANAGE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    Action.AUDIT_READ: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
 }
 
 ROLE_NAMES: Mapping[Role, tuple[str, str]] = {

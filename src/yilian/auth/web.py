@@ -23,7 +23,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/login")
-def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
+def login_page(request: Request, next: str | None = None) -> Response:
     """The sign-in form."""
     csrf_token(request)
     return render(request, "login.html", {"next": _safe_next(next), "error": None})
@@ -36,7 +36,7 @@ def login(
     settings: AppSettings,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
-    next: Annotated[str, Form()] = "/",  # noqa: A002
+    next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Check the password, then start a fresh session (no session fixation)."""
     try:

@@ -60,7 +60,9 @@ class InstitutionCreate(WriteModel):
     level: Level
     grade: InstitutionGrade = InstitutionGrade.UNGRADED
     kind: InstitutionKind
-    parent_code: Code | None = Field(default=None, description="Code of the institution this is a campus of")
+    parent_code: Code | None = Field(
+        default=None, description="Code of the institution this is a campus of"
+    )
     beds: int = Field(default=0, ge=0, le=20000)
     address: str = Field(default="", max_length=256)
     phone: str = Field(default="", max_length=32)

@@ -589,8 +589,11 @@ def resolve_parties(
     for party in data.parties:
         institution = institution_by_code_or_raise(session, code=party.institution_code)
         if institution.id in seen:
-            raise InvalidInput("duplicate_party", f"同一机构重复列为协议方：{party.institution_code}",
-                               f"Institution listed twice: {party.institution_code}")
+            raise InvalidInput(
+                "duplicate_party",
+                f"同一机构重复列为协议方：{party.institution_code}",
+                f"Institution listed twice: {party.institution_code}",
+            )
         seen.add(institution.id)
         department_id = None
         if party.department_code:
@@ -625,7 +628,9 @@ def update_agreement(
     end = changes.get("end_date", agreement.end_date)
     status = changes.get("status", agreement.status)
     if end is not None and start is not None and end < start:
-        raise InvalidInput("dates_unordered", "结束日期早于开始日期", "end_date is before start_date")
+        raise InvalidInput(
+            "dates_unordered", "结束日期早于开始日期", "end_date is before start_date"
+        )
     if status is AgreementStatus.ENDED and end is None:
         raise InvalidInput("ended_without_end_date", "已终止的协议须有结束日期",
                            "An ended agreement needs an end_date")
