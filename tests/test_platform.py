@@ -51,6 +51,8 @@ def test_server_error_hides_the_trace_and_logs_it_with_the_request_id(
     logged = [r for r in caplog.records if "unhandled_error" in r.getMessage()]
     assert logged, "the error must be logged"
     assert logged[0].exc_info is not None
+    assert response.headers["X-Request-ID"] == "req-42"
+    assert response.headers["X-Frame-Options"] == "DENY"
 
 
 def test_unknown_api_route_is_a_bilingual_404(client: TestClient) -> None:
@@ -77,3 +79,14 @@ def test_json_logs_are_one_object_per_line(capsys: pytest.CaptureFixture[str]) -
     event = json.loads(line)
     assert event["event"] == "referral_sent"
     assert event["referral_id"] == 7
+
+
+def test_signing_in_returns_to_the_filtered_page_asked_for(client: TestClient) -> None:
+    response = client.get(
+        "/registry/institutions?region=130000&level=3", follow_redirects=False,
+        headers={"accept": "text/html"},
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == (
+        "/login?next=%2Fregistry%2Finstitutions%3Fregion%3D130000%26level%3D3"
+    )

@@ -2,14 +2,13 @@
 
 Revision ID: 20261123_foundation
 Revises: 
-Create Date: 2026-11-23 12:55:13.701133
+Create Date: 2026-11-23
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision: str = '20261123_foundation'
 down_revision: str | None = None
@@ -121,24 +120,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_institution_parent_id'), ['parent_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_institution_region_code'), ['region_code'], unique=False)
 
-    op.create_table('app_user',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('username', sa.String(length=64), nullable=False),
-    sa.Column('display_name', sa.String(length=64), nullable=False),
-    sa.Column('password_hash', sa.String(length=256), nullable=False),
-    sa.Column('role', sa.Enum('platform_admin', 'commission_analyst', 'hospital_admin', 'clinician', 'insurance_clerk', 'patient', name='role', native_enum=False, create_constraint=True, length=32), nullable=False),
-    sa.Column('institution_id', sa.Integer(), nullable=True),
-    sa.Column('is_active', sa.Boolean(), nullable=False),
-    sa.Column('token_version', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['institution_id'], ['institution.id'], name=op.f('fk_app_user_institution_id_institution')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_app_user')),
-    sa.UniqueConstraint('username', name=op.f('uq_app_user_username'))
-    )
-    with op.batch_alter_table('app_user', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_app_user_institution_id'), ['institution_id'], unique=False)
-
     op.create_table('department',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('institution_id', sa.Integer(), nullable=False),
@@ -197,6 +178,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_practitioner_institution_id'), ['institution_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_practitioner_specialty'), ['specialty'], unique=False)
 
+    op.create_table('app_user',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('username', sa.String(length=64), nullable=False),
+    sa.Column('display_name', sa.String(length=64), nullable=False),
+    sa.Column('password_hash', sa.String(length=256), nullable=False),
+    sa.Column('role', sa.Enum('platform_admin', 'commission_analyst', 'hospital_admin', 'clinician', 'insurance_clerk', 'patient', name='role', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('institution_id', sa.Integer(), nullable=True),
+    sa.Column('practitioner_id', sa.Integer(), nullable=True),
+    sa.Column('is_active', sa.Boolean(), nullable=False),
+    sa.Column('token_version', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['institution_id'], ['institution.id'], name=op.f('fk_app_user_institution_id_institution')),
+    sa.ForeignKeyConstraint(['practitioner_id'], ['practitioner.id'], name=op.f('fk_app_user_practitioner_id_practitioner')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_app_user')),
+    sa.UniqueConstraint('username', name=op.f('uq_app_user_username'))
+    )
+    with op.batch_alter_table('app_user', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_app_user_institution_id'), ['institution_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_app_user_practitioner_id'), ['practitioner_id'], unique=False)
+
     op.create_table('practitioner_role',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('practitioner_id', sa.Integer(), nullable=False),
@@ -214,7 +216,6 @@ def upgrade() -> None:
     with op.batch_alter_table('practitioner_role', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_practitioner_role_institution_id'), ['institution_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_practitioner_role_practitioner_id'), ['practitioner_id'], unique=False)
-
 
 
     _make_audit_append_only()
@@ -262,6 +263,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_practitioner_role_institution_id'))
 
     op.drop_table('practitioner_role')
+    with op.batch_alter_table('app_user', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_app_user_practitioner_id'))
+        batch_op.drop_index(batch_op.f('ix_app_user_institution_id'))
+
+    op.drop_table('app_user')
     with op.batch_alter_table('practitioner', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_practitioner_specialty'))
         batch_op.drop_index(batch_op.f('ix_practitioner_institution_id'))
@@ -275,10 +281,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_department_institution_id'))
 
     op.drop_table('department')
-    with op.batch_alter_table('app_user', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_app_user_institution_id'))
-
-    op.drop_table('app_user')
     with op.batch_alter_table('institution', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_institution_region_code'))
         batch_op.drop_index(batch_op.f('ix_institution_parent_id'))

@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import structlog
 from fastapi import FastAPI, Request
@@ -94,7 +95,8 @@ def error_response(request: Request, error: YilianError) -> Response:
         )
     if _wants_html(request):
         if error.status_code == 401:
-            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
         return render(
             request, "error.html", {"error": error, "message": error.message(language)},
             status_code=error.status_code,
@@ -108,6 +110,19 @@ def error_response(request: Request, error: YilianError) -> Response:
     if error.details:
         body["errors"] = error.details
     return JSONResponse(body, status_code=error.status_code, headers=challenge)
+
+
+def server_error_response(request: Request) -> Response:
+    """Log the exception being handled with the request id; answer without any trace."""
+    request_id = getattr(request.state, "request_id", "")
+    log.exception("unhandled_error", path=request.url.path, request_id=request_id)
+    error = YilianError(
+        "server_error",
+        f"系统内部错误，请联系信息科并提供请求编号 {request_id}",
+        f"Internal error; give request id {request_id} to your IT department",
+        500,
+    )
+    return error_response(request, error)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -136,15 +151,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(request, error)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        request_id = getattr(request.state, "request_id", "")
-        log.exception("unhandled_error", path=request.url.path, request_id=request_id)
-        error = YilianError(
-            "server_error",
-            f"系统内部错误，请联系信息科并提供请求编号 {request_id}",
-            f"Internal error; give request id {request_id} to your IT department",
-            500,
-        )
-        return error_response(request, error)
+        return server_error_response(request)
 
     app.add_exception_handler(YilianError, on_yilian_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
@@ -175,7 +182,10 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         try:
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except Exception:
+                response = server_error_response(request)
         finally:
             current_language.reset(token)
             structlog.contextvars.clear_contextvars()

@@ -96,6 +96,9 @@ def users_create(
     password: Annotated[str | None, typer.Option(help="Asked for when left out")] = None,
     institution: Annotated[str | None, typer.Option(help="Institution code")] = None,
     display_name: Annotated[str, typer.Option(help="Name shown in the UI")] = "",
+    practitioner: Annotated[
+        str | None, typer.Option(help="Practitioner code, linking a clinician to the registry")
+    ] = None,
 ) -> None:
     """Create a user account."""
     secret = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -103,7 +106,8 @@ def users_create(
     def create() -> None:
         with unit_of_work() as session:
             users.create(session, username=username, password=secret, role=role,
-                         institution_code=institution, display_name=display_name)
+                         institution_code=institution, display_name=display_name,
+                         practitioner_code=practitioner)
 
     run_or_fail(create)
     typer.echo(f"created user {username} ({role.value})")

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from yilian.db import Base, UTCDateTime, str_enum, utcnow
-from yilian.registry.models import Institution
+from yilian.registry.models import Institution, Practitioner
 
 
 class Role(enum.StrEnum):
@@ -38,6 +38,10 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[Role] = mapped_column(str_enum(Role))
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"), index=True)
+    # The registry's record of a clinician, so referrals and consultations name a practitioner.
+    practitioner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("practitioner.id"), index=True
+    )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped to revoke every token and session issued before (logout everywhere, disable).
     token_version: Mapped[int] = mapped_column(Integer, default=0)
@@ -45,6 +49,7 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     institution: Mapped[Institution | None] = relationship(lazy="joined")
+    practitioner: Mapped[Practitioner | None] = relationship()
 
     # Stamping the last sign-in is not a change to the account worth an audit record
     # (the sign-in itself is audited as auth.login).

@@ -103,6 +103,7 @@ def create_user(
         role=body.role,
         institution_code=body.institution_code,
         display_name=body.display_name,
+        practitioner_code=body.practitioner_code,
     )
     _check_may_create(principal, body, user.institution_id)
     return UserRead.model_validate(user)

@@ -24,6 +24,7 @@ class UserCreate(WriteModel):
     role: Role
     institution_code: str | None = None
     display_name: str = Field(default="", max_length=64)
+    practitioner_code: str | None = Field(default=None, max_length=32)
 
 
 class UserRead(ReadModel):
@@ -34,6 +35,7 @@ class UserRead(ReadModel):
     display_name: str
     role: Role
     institution_id: int | None
+    practitioner_id: int | None
     is_active: bool
 
 

@@ -15,7 +15,7 @@ from yilian.auth.permissions import Principal
 from yilian.auth.security import DUMMY_HASH, hash_password, verify_password
 from yilian.db import utcnow
 from yilian.errors import Conflict, InvalidInput, NotAuthenticated, TooManyAttempts
-from yilian.registry.models import Institution
+from yilian.registry.models import Institution, Practitioner
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -61,8 +61,12 @@ def create(
     role: Role,
     institution_code: str | None = None,
     display_name: str = "",
+    practitioner_code: str | None = None,
 ) -> User:
-    """A new user; institution roles need an institution, network roles must have none."""
+    """A new user; institution roles need an institution, network roles must have none.
+
+    A clinician may be linked to their practitioner record in the registry.
+    """
     username = username.strip()
     if not username or len(username) > 64:
         raise InvalidInput("bad_username", "用户名不能为空且不超过 64 个字符",
@@ -89,12 +93,27 @@ def create(
         if institution is None:
             raise InvalidInput("unknown_institution", f"机构编码不存在：{institution_code}",
                                f"No institution with code {institution_code}")
+    practitioner: Practitioner | None = None
+    if practitioner_code:
+        if role in NETWORK_ROLES:
+            raise InvalidInput(
+                "practitioner_not_allowed",
+                "平台管理员和卫健委分析员不能关联医务人员",
+                "Platform administrators and analysts cannot be linked to a practitioner",
+            )
+        practitioner = session.scalars(
+            select(Practitioner).where(Practitioner.code == practitioner_code)
+        ).first()
+        if practitioner is None:
+            raise InvalidInput("unknown_practitioner", f"医务人员编码不存在：{practitioner_code}",
+                               f"No practitioner with code {practitioner_code}")
     user = User(
         username=username,
-        display_name=display_name or username,
+        display_name=display_name or (practitioner.name if practitioner else username),
         password_hash=hash_password(password),
         role=role,
         institution_id=institution.id if institution else None,
+        practitioner_id=practitioner.id if practitioner else None,
     )
     session.add(user)
     session.flush()
