@@ -1,0 +1,84 @@
+"""Loading the demo network: once, through the real services, in the caller's transaction."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from faker import Faker
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session, lazyload
+
+from yilian.auth import service as users
+from yilian.demo import accounts, network, staff
+from yilian.demo.report import DemoReport
+from yilian.registry import service as registry
+from yilian.registry.models import AgreementType
+
+SEED = 2026
+# The network counts as loaded when the Huailai campus exists (it is created by nothing else).
+MARKER_INSTITUTION = accounts.HUAILAI_CAMPUS
+
+
+def load(session: Session, *, password: str) -> DemoReport:
+    """Load the Jing-Jin-Ji demo network and one login per role; a second call changes nothing.
+
+    Flushes only: the caller commits (the CLI's unit of work, a test, a fixture).
+    """
+    users.check_password_rules(password)
+    if registry.get_institution_by_code(session, code=MARKER_INSTITUTION) is None:
+        with eager_loading_off(session):
+            report = build_network(session, password=password)
+    else:
+        report = DemoReport(password=password, network_created=False)
+    report.logins, report.password_opens_logins = accounts.ensure_accounts(
+        session, password=password
+    )
+    return report
+
+
+@contextmanager
+def eager_loading_off(session: Session) -> Iterator[None]:
+    """Load related rows only when touched, for the queries this session runs meanwhile.
+
+    The registry models eager-load relationships for API reads (an institution's region,
+    parent and centres with every department or practitioner). The demo looks thousands of
+    rows up by code and never reads those relationships: switching eager loading off halves
+    its statements. The services and their rules run unchanged.
+    """
+
+    def lazy_selects(state: ORMExecuteState) -> None:
+        if state.is_select:
+            state.statement = state.statement.options(lazyload("*"))
+
+    event.listen(session, "do_orm_execute", lazy_selects)
+    try:
+        yield
+    finally:
+        event.remove(session, "do_orm_execute", lazy_selects)
+
+
+def build_network(session: Session, *, password: str) -> DemoReport:
+    """Regions, institutions, departments, people, roles and agreements, in that order."""
+    report = DemoReport(password=password, network_created=True)
+    built = network.Network()
+    report.regions = network.create_regions(session)
+    report.institutions = network.create_institutions(session, built)
+    report.departments = network.create_departments(session, built)
+
+    faker = Faker("zh_CN")
+    faker.seed_instance(SEED)
+    people = staff.Staff(session=session, network=built, rng=random.Random(SEED), faker=faker)
+    people.create_named_people()
+    people.create_department_staff()
+    people.appoint_executive_directors()
+    people.second_staff()
+    report.practitioners = people.practitioners
+    report.practitioner_roles = people.roles
+
+    report.agreements_by_type = network.create_agreements(session)
+    report.agreements_by_type[AgreementType.NEW_TECHNIQUE] += (
+        network.create_new_techniques(session, built)
+    )
+    return report

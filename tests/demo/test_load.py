@@ -1,0 +1,214 @@
+"""The demo network: the seeds' institutions and programmes, loaded once, signed in to."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from tests.demo.conftest import PASSWORD
+from yilian import demo
+from yilian.auth import service as users
+from yilian.auth.models import User
+from yilian.cli import app
+from yilian.config import get_settings
+from yilian.registry import service as registry
+from yilian.registry.models import (
+    Agreement,
+    AgreementParty,
+    AgreementType,
+    Department,
+    EmergencyCentre,
+    Institution,
+    PartyRole,
+    Practitioner,
+    PractitionerRole,
+    PractitionerRoleKind,
+    Region,
+)
+from yilian.registry.service import AgreementFilter, InstitutionFilter
+
+TABLES = (Region, Institution, Department, Practitioner, PractitionerRole, Agreement,
+          AgreementParty, User)
+
+
+def counts(session: Session) -> dict[str, int]:
+    """Rows per demo table."""
+    return {
+        table.__tablename__: session.scalar(select(func.count()).select_from(table)) or 0
+        for table in TABLES
+    }
+
+
+def institution(session: Session, code: str) -> Institution:
+    """A demo institution by code (it must exist)."""
+    found = registry.get_institution_by_code(session, code=code)
+    assert found is not None, code
+    return found
+
+
+def test_report_counts_what_is_in_the_database(
+    demo_session: Session, report: demo.DemoReport
+) -> None:
+    stored = counts(demo_session)
+
+    assert report.network_created
+    assert stored["region"] == report.regions >= 30
+    assert stored["institution"] == report.institutions >= 50
+    assert stored["department"] == report.departments
+    assert stored["practitioner"] == report.practitioners >= 500
+    assert stored["practitioner_role"] == report.practitioner_roles
+    assert stored["agreement"] == report.agreements >= 60
+    assert stored["app_user"] == len(report.logins) == len(demo.DEMO_ACCOUNTS) == 7
+
+
+def test_huailai_campus_is_run_by_pku_peoples_under_a_trusteeship_from_2022_07_01(
+    demo_session: Session,
+) -> None:
+    pku, huailai = institution(demo_session, "PKUPH"), institution(demo_session, "PKUPH-HL")
+
+    assert huailai.parent is not None and huailai.parent.code == "PKUPH"
+    assert huailai.region_code == "130730"  # 怀来县
+    assert set(huailai.centre_kinds) == set(EmergencyCentre)  # works with all five centres
+    trusteeships, _ = registry.list_agreements(
+        demo_session,
+        where=AgreementFilter(type=AgreementType.TRUSTEESHIP, institution_id=huailai.id),
+    )
+    assert [agreement.start_date for agreement in trusteeships] == [date(2022, 7, 1)]
+    assert {(party.institution_id, party.role) for party in trusteeships[0].parties} == {
+        (pku.id, PartyRole.LEAD), (huailai.id, PartyRole.MEMBER)}
+
+
+def test_every_agreement_type_is_present(
+    demo_session: Session, report: demo.DemoReport
+) -> None:
+    present = set(demo_session.scalars(select(Agreement.type).distinct()))
+
+    assert present == set(AgreementType)
+    assert set(report.agreements_by_type) == set(AgreementType)
+    # the seed: the Huailai campus started 21 new techniques in its first year
+    first_year, _ = registry.list_agreements(
+        demo_session,
+        where=AgreementFilter(type=AgreementType.NEW_TECHNIQUE, active_on=date(2023, 6, 30),
+                              institution_id=institution(demo_session, "PKUPH-HL").id),
+    )
+    assert len(first_year) == 21
+
+
+def test_hebei_level_3_filter_finds_the_baoding_hospitals_and_no_beijing_one(
+    demo_session: Session,
+) -> None:
+    found, total = registry.list_institutions(
+        demo_session, where=InstitutionFilter(region_code="130000", level=3), limit=200
+    )
+    codes = {row.code for row in found}
+
+    assert total == len(found)
+    assert {"BCH-BD", "BDFCH", "BDTCM", "BDSH", "BDSH-KQ", "HBUAH", "SJZPH"} <= codes
+    assert all(row.region_code.startswith("13") and row.level == 3 for row in found)
+    assert not codes & {"PKUPH", "BCH", "PKUSS", "PKUCH", "GAMH", "BJTTH"}
+
+
+def test_dual_directors_and_the_nephrologist_who_runs_both_wards(
+    demo_session: Session,
+) -> None:
+    huailai = institution(demo_session, "PKUPH-HL")
+    roles = registry.list_roles(demo_session, institution_id=huailai.id)
+    executive = [role for role in roles if role.role is PractitionerRoleKind.EXECUTIVE_DIRECTOR]
+    local = {role.department_id for role in roles
+             if role.role is PractitionerRoleKind.DEPARTMENT_DIRECTOR}
+
+    # 双主任制: 23 PKU People's experts, each beside the local director of the department
+    assert len(executive) == 23
+    assert {role.practitioner.institution.code for role in executive} == {"PKUPH"}
+    assert all(role.department_id in local for role in executive)
+    wang_hui = registry.practitioner_by_code_or_raise(demo_session, code="BCH-WANG-HUI")
+    wards = {(role.institution.code, role.department.code if role.department else None)
+             for role in registry.list_roles(demo_session, practitioner_id=wang_hui.id)
+             if role.role is PractitionerRoleKind.DEPARTMENT_DIRECTOR}
+    assert wards == {("BCH", "NEPH2"), ("BCH-BD", "NEPH2")}
+
+
+def test_huailai_leads_the_county_community_of_its_township_centres_and_clinics(
+    demo_session: Session,
+) -> None:
+    huailai = institution(demo_session, "PKUPH-HL")
+    primary, total = registry.list_institutions(
+        demo_session, where=InstitutionFilter(region_code="130730", level=1), limit=200)
+    community, _ = registry.list_agreements(
+        demo_session, where=AgreementFilter(type=AgreementType.COUNTY_COMMUNITY,
+                                            institution_id=huailai.id))
+
+    assert total >= 17
+    parties = {party.institution_id: party.role for party in community[0].parties}
+    assert parties.pop(huailai.id) is PartyRole.LEAD
+    assert set(parties) == {row.id for row in primary}
+    assert set(parties.values()) == {PartyRole.MEMBER}
+
+
+def test_every_demo_login_signs_in_with_the_printed_password(
+    demo_session: Session, report: demo.DemoReport
+) -> None:
+    text = report.summary()
+
+    assert f"password: {PASSWORD}" in text
+    assert "http://127.0.0.1:8000/" in text
+    assert {login.role for login in report.logins} == {
+        account.role for account in demo.DEMO_ACCOUNTS}
+    for login in report.logins:
+        assert login.username in text
+        user = users.authenticate(demo_session, username=login.username, password=PASSWORD,
+                                  client_ip="127.0.0.1", max_failures=5, window_minutes=15)
+        assert user.role is login.role
+        assert (user.institution.code if user.institution else None) == login.institution_code
+    # the Beijing clinician also acts for the campus PKU People's runs
+    beijing = users.get_by_username(demo_session, username="pkuph.doctor")
+    assert beijing is not None
+    reach = users.principal_for(demo_session, user=beijing).institution_ids
+    assert institution(demo_session, "PKUPH-HL").id in reach
+
+
+def test_loading_again_changes_nothing(demo_session: Session) -> None:
+    before = counts(demo_session)
+
+    again = demo.load(demo_session, password="Another#2026")
+    demo_session.commit()
+
+    assert counts(demo_session) == before
+    assert not again.network_created
+    assert [login.created for login in again.logins] == [False] * len(demo.DEMO_ACCOUNTS)
+    # a different password neither changes the accounts nor is claimed to open them
+    assert not again.password_opens_logins
+    assert "nothing changed" in again.summary()
+    assert "Another#2026" not in again.summary()
+
+
+@pytest.fixture
+def runner(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """The CLI, on the test database."""
+    monkeypatch.setenv("YILIAN_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def test_cli_demo_load_prints_counts_and_logins_then_changes_nothing(
+    runner: CliRunner, session: Session
+) -> None:
+    first = runner.invoke(app, ["demo", "load"])
+    second = runner.invoke(app, ["demo", "load"])
+
+    assert first.exit_code == 0, first.output
+    reported = re.search(r"机构 institutions (\d+)", first.output)
+    assert reported is not None
+    assert int(reported.group(1)) == counts(session)["institution"]
+    assert "password: Demo@2026" in first.output
+    for account in demo.DEMO_ACCOUNTS:
+        assert account.username in first.output
+    assert second.exit_code == 0, second.output
+    assert "nothing changed" in second.output
