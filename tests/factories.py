@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from yilian.auth import service as users
 from yilian.auth.models import Role, User
+from yilian.registry import agreements as agreement_service
 from yilian.registry import service as registry
 from yilian.registry.models import (
     Agreement,
@@ -117,7 +118,7 @@ def make_agreement(
 ) -> Agreement:
     """An agreement between two institutions."""
     number = next(_sequence)
-    return registry.create_agreement(
+    return agreement_service.create_agreement(
         session,
         data=AgreementCreate(
             code=f"AGR{number:04d}",

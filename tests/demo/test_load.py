@@ -17,7 +17,9 @@ from yilian.auth import service as users
 from yilian.auth.models import User
 from yilian.cli import app
 from yilian.config import get_settings
+from yilian.registry import agreements as agreement_service
 from yilian.registry import service as registry
+from yilian.registry.agreements import AgreementFilter
 from yilian.registry.models import (
     Agreement,
     AgreementParty,
@@ -31,7 +33,7 @@ from yilian.registry.models import (
     PractitionerRoleKind,
     Region,
 )
-from yilian.registry.service import AgreementFilter, InstitutionFilter
+from yilian.registry.service import InstitutionFilter
 
 TABLES = (Region, Institution, Department, Practitioner, PractitionerRole, Agreement,
           AgreementParty, User)
@@ -75,7 +77,7 @@ def test_huailai_campus_is_run_by_pku_peoples_under_a_trusteeship_from_2022_07_0
     assert huailai.parent is not None and huailai.parent.code == "PKUPH"
     assert huailai.region_code == "130730"  # 怀来县
     assert set(huailai.centre_kinds) == set(EmergencyCentre)  # works with all five centres
-    trusteeships, _ = registry.list_agreements(
+    trusteeships, _ = agreement_service.list_agreements(
         demo_session,
         where=AgreementFilter(type=AgreementType.TRUSTEESHIP, institution_id=huailai.id),
     )
@@ -92,7 +94,7 @@ def test_every_agreement_type_is_present(
     assert present == set(AgreementType)
     assert set(report.agreements_by_type) == set(AgreementType)
     # the seed: the Huailai campus started 21 new techniques in its first year
-    first_year, _ = registry.list_agreements(
+    first_year, _ = agreement_service.list_agreements(
         demo_session,
         where=AgreementFilter(type=AgreementType.NEW_TECHNIQUE, active_on=date(2023, 6, 30),
                               institution_id=institution(demo_session, "PKUPH-HL").id),
@@ -140,7 +142,7 @@ def test_huailai_leads_the_county_community_of_its_township_centres_and_clinics(
     huailai = institution(demo_session, "PKUPH-HL")
     primary, total = registry.list_institutions(
         demo_session, where=InstitutionFilter(region_code="130730", level=1), limit=200)
-    community, _ = registry.list_agreements(
+    community, _ = agreement_service.list_agreements(
         demo_session, where=AgreementFilter(type=AgreementType.COUNTY_COMMUNITY,
                                             institution_id=huailai.id))
 

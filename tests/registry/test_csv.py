@@ -12,7 +12,7 @@ from tests.registry.checks import audit_events, count_agreements, count_institut
 from tests.registry.conftest import Network
 from yilian.audit.models import AuditOutcome
 from yilian.errors import InvalidInput
-from yilian.registry import csvio
+from yilian.registry import agreements, csvio
 from yilian.registry import service as registry
 from yilian.registry.csvio import CsvKind, ImportReport, export_csv, import_csv, read_text
 from yilian.registry.models import Agreement, EmergencyCentre, Institution, PartyRole
@@ -39,7 +39,7 @@ def _institution(session: Session, code: str) -> Institution:
 
 def _agreement(session: Session, code: str) -> Agreement:
     session.expire_all()
-    found = registry.get_agreement_by_code(session, code=code)
+    found = agreements.get_agreement_by_code(session, code=code)
     assert found is not None
     return found
 

@@ -12,7 +12,7 @@ def test_a_page_without_sign_in_redirects_to_the_login_form(client: TestClient) 
     response = client.get("/registry/institutions", follow_redirects=False)
 
     assert response.status_code == 303
-    assert response.headers["location"] == "/login?next=/registry/institutions"
+    assert response.headers["location"] == "/login?next=%2Fregistry%2Finstitutions"
 
 
 def test_login_form_signs_in_and_goes_where_the_user_was_going(

@@ -14,6 +14,7 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from yilian.demo import tables
+from yilian.registry import agreements as agreement_service
 from yilian.registry import service as registry
 from yilian.registry.models import (
     AgreementStatus,
@@ -144,7 +145,7 @@ def create_agreements(session: Session) -> Counter[AgreementType]:
     parties = dict(tables.grouped(tables.read("agreement_parties.csv"), "agreement_code"))
     created: Counter[AgreementType] = Counter()
     for row in tables.read("agreements.csv"):
-        agreement = registry.create_agreement(
+        agreement = agreement_service.create_agreement(
             session,
             data=AgreementCreate(
                 code=row["code"],
@@ -177,7 +178,7 @@ def create_new_techniques(session: Session, network: Network) -> int:
         code = row["department_code"]
         member_department = network.department(row["member_code"], code)
         lead_department = network.department(row["lead_code"], code)
-        registry.create_agreement(
+        agreement_service.create_agreement(
             session,
             data=AgreementCreate(
                 code=row["code"],

@@ -12,6 +12,7 @@ from yilian.auth.models import Role
 from yilian.auth.permissions import Principal
 from yilian.deps import CurrentPrincipal, DbSession
 from yilian.portal.pages import render_page
+from yilian.registry import agreements as agreement_service
 from yilian.registry import labels as _labels  # noqa: F401 - registers enum display names
 from yilian.registry import service as registry
 from yilian.registry import stats
@@ -29,9 +30,9 @@ def _institution_summary(session: Session, principal: Principal) -> dict[str, An
     institution = registry.get_institution(session, institution_id=principal.institution_id)
     if institution is None:
         return {"institution": None}
-    agreements, agreement_total = registry.list_agreements(
+    agreements, agreement_total = agreement_service.list_agreements(
         session,
-        where=registry.AgreementFilter(institution_id=institution.id),
+        where=agreement_service.AgreementFilter(institution_id=institution.id),
         limit=HOME_AGREEMENTS,
     )
     _, practitioner_total = registry.list_practitioners(

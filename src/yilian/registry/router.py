@@ -18,7 +18,7 @@ from yilian.audit import service as audit
 from yilian.auth.permissions import Action, Principal, authorize
 from yilian.deps import CurrentPrincipal, DbSession, RequirePermission
 from yilian.errors import NotFound
-from yilian.registry import csvio
+from yilian.registry import agreements, csvio
 from yilian.registry import service as registry
 from yilian.registry.models import (
     Agreement,
@@ -91,7 +91,7 @@ def _current_practitioner(practitioner_id: int, session: DbSession) -> Practitio
 
 
 def _current_agreement(agreement_id: int, session: DbSession) -> Agreement:
-    return registry.get_agreement_or_raise(session, agreement_id=agreement_id)
+    return agreements.get_agreement_or_raise(session, agreement_id=agreement_id)
 
 
 CurrentRegion = Annotated[Region, Depends(_current_region)]
@@ -135,7 +135,7 @@ def _editable_agreement(
     agreement: CurrentAgreement,
 ) -> Agreement:
     # A hospital administrator may change an agreement their institution is a party to.
-    authorize(principal, Action.AGREEMENT_WRITE, registry.party_institution_ids(agreement))
+    authorize(principal, Action.AGREEMENT_WRITE, agreements.party_institution_ids(agreement))
     return agreement
 
 
@@ -432,11 +432,11 @@ def list_agreements(
     limit: Limit = 50,
 ) -> Page[AgreementRead]:
     """Agreements, newest first, filtered and paged."""
-    where = registry.AgreementFilter(
+    where = agreements.AgreementFilter(
         type=agreement_type, status=status, institution_id=institution_id, region_code=region,
         active_on=active_on, text=q,
     )
-    rows, total = registry.list_agreements(session, where=where, offset=offset, limit=limit)
+    rows, total = agreements.list_agreements(session, where=where, offset=offset, limit=limit)
     return Page[AgreementRead](
         items=[AgreementRead.model_validate(row) for row in rows],
         total=total, offset=offset, limit=limit,
@@ -461,7 +461,7 @@ def create_agreement(
         for party in body.parties
     ]
     authorize(principal, Action.AGREEMENT_WRITE, party_ids)
-    return AgreementRead.model_validate(registry.create_agreement(session, data=body))
+    return AgreementRead.model_validate(agreements.create_agreement(session, data=body))
 
 
 @router.patch("/agreements/{agreement_id}", response_model=AgreementRead)
@@ -469,5 +469,5 @@ def update_agreement(
     body: AgreementUpdate, session: DbSession, agreement: EditableAgreement
 ) -> AgreementRead:
     """Change an agreement's terms or status (its parties' administrators)."""
-    updated = registry.update_agreement(session, agreement=agreement, data=body)
+    updated = agreements.update_agreement(session, agreement=agreement, data=body)
     return AgreementRead.model_validate(updated)

@@ -18,7 +18,6 @@ from yilian.errors import Conflict, InvalidInput, NotFound
 from yilian.registry.models import (
     Agreement,
     AgreementParty,
-    AgreementStatus,
     AgreementType,
     Department,
     EmergencyCentre,
@@ -26,14 +25,11 @@ from yilian.registry.models import (
     InstitutionCentre,
     InstitutionGrade,
     InstitutionKind,
-    PartyRole,
     Practitioner,
     PractitionerRole,
     Region,
 )
 from yilian.registry.schemas import (
-    AgreementCreate,
-    AgreementUpdate,
     DepartmentCreate,
     DepartmentUpdate,
     InstitutionCreate,
@@ -483,166 +479,3 @@ def create_role(session: Session, *, data: PractitionerRoleCreate) -> Practition
     session.add(role)
     session.flush()
     return role
-
-
-# ---------------------------------------------------------------- agreements
-
-
-@dataclass(frozen=True)
-class AgreementFilter:
-    """Ways to narrow the agreement list."""
-
-    type: AgreementType | None = None
-    status: AgreementStatus | None = None
-    institution_id: int | None = None  # one of the parties
-    region_code: str | None = None  # a party lies in this region
-    active_on: date | None = None
-    text: str | None = None
-
-
-def _agreement_query(where: AgreementFilter) -> Select[Any]:
-    statement = select(Agreement)
-    if where.type is not None:
-        statement = statement.where(Agreement.type == where.type)
-    if where.status is not None:
-        statement = statement.where(Agreement.status == where.status)
-    if where.institution_id is not None:
-        statement = statement.where(
-            exists().where(
-                AgreementParty.agreement_id == Agreement.id,
-                AgreementParty.institution_id == where.institution_id,
-            )
-        )
-    if where.region_code:
-        statement = statement.where(
-            exists().where(
-                AgreementParty.agreement_id == Agreement.id,
-                AgreementParty.institution_id == Institution.id,
-                Institution.region_code.startswith(region_prefix(where.region_code)),
-            )
-        )
-    if where.active_on is not None:
-        statement = statement.where(
-            Agreement.status == AgreementStatus.ACTIVE,
-            Agreement.start_date <= where.active_on,
-            or_(Agreement.end_date.is_(None), Agreement.end_date >= where.active_on),
-        )
-    if where.text:
-        pattern = f"%{where.text.strip()}%"
-        statement = statement.where(
-            or_(
-                Agreement.title.ilike(pattern),
-                Agreement.title_en.ilike(pattern),
-                Agreement.code.ilike(pattern),
-            )
-        )
-    return statement
-
-
-def list_agreements(
-    session: Session, *, where: AgreementFilter, offset: int = 0, limit: int = 50
-) -> tuple[Sequence[Agreement], int]:
-    """Agreements matching the filter, newest first, with the total count."""
-    statement = _agreement_query(where)
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    rows = session.scalars(
-        statement.order_by(Agreement.start_date.desc(), Agreement.code).offset(offset).limit(limit)
-    ).all()
-    return rows, total
-
-
-def get_agreement_or_raise(session: Session, *, agreement_id: int) -> Agreement:
-    """The agreement with this id, or 404."""
-    agreement = session.get(Agreement, agreement_id)
-    if agreement is None:
-        raise NotFound("协议", "Agreement", agreement_id)
-    return agreement
-
-
-def get_agreement_by_code(session: Session, *, code: str) -> Agreement | None:
-    """The agreement with this code, if any."""
-    return session.scalars(select(Agreement).where(Agreement.code == code)).first()
-
-
-def check_party_roles(agreement_type: AgreementType, roles: list[PartyRole]) -> None:
-    """Every agreement has a lead; a trusteeship binds exactly one lead and one member."""
-    if PartyRole.LEAD not in roles:
-        raise InvalidInput("no_lead_party", "协议须有一个牵头方", "An agreement needs a lead party")
-    if agreement_type is AgreementType.TRUSTEESHIP and sorted(roles) != [
-        PartyRole.LEAD,
-        PartyRole.MEMBER,
-    ]:
-        raise InvalidInput(
-            "trusteeship_parties",
-            "托管协议须恰好一个托管方（牵头）和一个受托方（成员）",
-            "A trusteeship binds exactly one lead (trustee) and one member (trusted hospital)",
-        )
-
-
-def resolve_parties(
-    session: Session, *, data: AgreementCreate
-) -> list[AgreementParty]:
-    """The parties named by code, each institution once."""
-    check_party_roles(data.type, [party.role for party in data.parties])
-    parties: list[AgreementParty] = []
-    seen: set[int] = set()
-    for party in data.parties:
-        institution = institution_by_code_or_raise(session, code=party.institution_code)
-        if institution.id in seen:
-            raise InvalidInput(
-                "duplicate_party",
-                f"同一机构重复列为协议方：{party.institution_code}",
-                f"Institution listed twice: {party.institution_code}",
-            )
-        seen.add(institution.id)
-        department_id = None
-        if party.department_code:
-            department_id = department_by_code_or_raise(
-                session, institution_id=institution.id, code=party.department_code
-            ).id
-        parties.append(
-            AgreementParty(institution_id=institution.id, role=party.role,
-                           department_id=department_id)
-        )
-    return parties
-
-
-def create_agreement(session: Session, *, data: AgreementCreate) -> Agreement:
-    """Record a collaboration agreement and its parties."""
-    if get_agreement_by_code(session, code=data.code) is not None:
-        raise Conflict("agreement_exists", f"协议编号已存在：{data.code}",
-                       f"Agreement code already exists: {data.code}")
-    agreement = Agreement(**data.model_dump(exclude={"parties"}))
-    agreement.parties = resolve_parties(session, data=data)
-    session.add(agreement)
-    session.flush()
-    return agreement
-
-
-def update_agreement(
-    session: Session, *, agreement: Agreement, data: AgreementUpdate
-) -> Agreement:
-    """Change an agreement's terms or status (parties stay)."""
-    changes = data.model_dump(exclude_unset=True)
-    start = changes.get("start_date", agreement.start_date)
-    end = changes.get("end_date", agreement.end_date)
-    status = changes.get("status", agreement.status)
-    if end is not None and start is not None and end < start:
-        raise InvalidInput(
-            "dates_unordered", "结束日期早于开始日期", "end_date is before start_date"
-        )
-    if status is AgreementStatus.ENDED and end is None:
-        raise InvalidInput("ended_without_end_date", "已终止的协议须有结束日期",
-                           "An ended agreement needs an end_date")
-    for field, value in changes.items():
-        if value is None and field != "end_date":
-            raise InvalidInput("field_required", f"字段不能为空：{field}",
-                               f"Field cannot be null: {field}")
-        setattr(agreement, field, value)
-    session.flush()
-    return agreement
-
-
-def party_institution_ids(agreement: Agreement) -> list[int]:
-    """Ids of the institutions bound by the agreement."""
-    return [party.institution_id for party in agreement.parties]

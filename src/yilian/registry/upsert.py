@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from yilian.registry import agreements as agreement_service
 from yilian.registry import service as registry
 from yilian.registry.models import Agreement, AgreementParty, Institution, PartyRole
 from yilian.registry.schemas import (
@@ -148,9 +149,9 @@ def upsert_agreement(
     agreement is. A change of either is checked by the same party rules as a new agreement
     (a lead; a trusteeship binds exactly one lead and one member).
     """
-    agreement = registry.get_agreement_by_code(session, code=data.code)
+    agreement = agreement_service.get_agreement_by_code(session, code=data.code)
     if agreement is None:
-        registry.create_agreement(session, data=data)
+        agreement_service.create_agreement(session, data=data)
         return UpsertOutcome.CREATED
     stored = agreement_values(agreement)
     wanted = data.model_dump(include=(set(fields) & AGREEMENT_TERMS) | {"type"})
@@ -160,11 +161,11 @@ def upsert_agreement(
         return UpsertOutcome.UNCHANGED
     terms = {field: value for field, value in changes.items() if field in AGREEMENT_TERMS}
     if terms:
-        registry.update_agreement(
+        agreement_service.update_agreement(
             session, agreement=agreement, data=AgreementUpdate.model_validate(terms)
         )
     if "type" in changes or "parties" in changes:
-        parties = registry.resolve_parties(session, data=data)
+        parties = agreement_service.resolve_parties(session, data=data)
         agreement.type = data.type
         _replace_parties(agreement, parties)
         session.flush()

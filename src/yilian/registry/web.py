@@ -23,6 +23,7 @@ from yilian.auth.permissions import Action, authorize
 from yilian.deps import CurrentPrincipal, DbSession
 from yilian.errors import YilianError
 from yilian.portal.pages import N_, flash, gettext, render_page
+from yilian.registry import agreements as agreement_service
 from yilian.registry import labels as _labels  # noqa: F401 - registers enum display names
 from yilian.registry import service as registry
 from yilian.registry.models import (
@@ -265,9 +266,9 @@ def institution_detail(
     """Everything registered about one institution."""
     authorize(principal, Action.REGISTRY_READ)
     institution = registry.get_institution_or_raise(session, institution_id=institution_id)
-    agreements, agreement_total = registry.list_agreements(
+    agreements, agreement_total = agreement_service.list_agreements(
         session,
-        where=registry.AgreementFilter(institution_id=institution.id),
+        where=agreement_service.AgreementFilter(institution_id=institution.id),
         limit=DETAIL_AGREEMENTS,
     )
     _, practitioner_total = registry.list_practitioners(
@@ -319,7 +320,7 @@ def agreement_list(
     party_institution = (
         registry.get_institution(session, institution_id=party) if party is not None else None
     )
-    where = registry.AgreementFilter(
+    where = agreement_service.AgreementFilter(
         type=_enum_or_none(AgreementType, type),
         status=_enum_or_none(AgreementStatus, status),
         region_code=_region_code(region_code),
@@ -334,7 +335,7 @@ def agreement_list(
         "text": where.text,
     }
     number = _page_number(page)
-    rows, total = registry.list_agreements(
+    rows, total = agreement_service.list_agreements(
         session, where=where, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
     context: dict[str, Any] = {
@@ -360,7 +361,7 @@ def agreement_detail(
 ) -> HTMLResponse:
     """One agreement and the institutions it binds."""
     authorize(principal, Action.REGISTRY_READ)
-    agreement = registry.get_agreement_or_raise(session, agreement_id=agreement_id)
+    agreement = agreement_service.get_agreement_or_raise(session, agreement_id=agreement_id)
     return render_page(request, session, "registry/agreement_detail.html",
                        {"agreement": agreement})
 
