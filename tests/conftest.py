@@ -11,6 +11,7 @@ import functools
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,34 @@ def _postgres_database(name: str) -> str:
     return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
+def _unique_name(label: str) -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"yilian_{label}_{worker}_{os.getpid()}"
+
+
+@contextmanager
+def private_database(
+    backend: Backend, tmp_path_factory: pytest.TempPathFactory, label: str
+) -> Iterator[str]:
+    """A migrated, empty database of the backend that only its holder uses, then removed.
+
+    For fixtures that load something big once (the demo network) and share it across a
+    module's read-only tests, out of reach of the per-test cleanup.
+    """
+    if backend.template_path is not None:
+        path = tmp_path_factory.mktemp(label) / f"{label}.db"
+        shutil.copyfile(backend.template_path, path)
+        yield f"sqlite:///{path}"
+        return
+    name = _unique_name(label)
+    url = _postgres_database(name)
+    migrate.upgrade(url)
+    try:
+        yield url
+    finally:
+        _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def backend(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -96,8 +125,7 @@ def backend(
         yield Backend("sqlite", url, path)
         return
     # One database per test process, so parallel runs never disturb each other.
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    name = f"yilian_test_{worker}_{os.getpid()}"
+    name = _unique_name("test")
     url = _postgres_database(name)
     migrate.upgrade(url)
     yield Backend("postgresql", url)

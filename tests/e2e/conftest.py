@@ -10,7 +10,6 @@ database backend.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -28,11 +27,9 @@ from playwright.sync_api import (
     ViewportSize,
     sync_playwright,
 )
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_ADMIN_URL, Backend, _postgres_database
-from yilian import demo, migrate
+from tests.conftest import Backend, private_database
+from yilian import demo
 from yilian.app import create_app
 from yilian.config import Settings
 from yilian.db import make_engine, make_sessionmaker
@@ -148,22 +145,9 @@ def demo_network(
     Loading the demo takes tens of seconds, and browser tests only read it (sign-ins add
     audit rows, nothing else), so one copy serves every test of the module.
     """
-    if backend.template_path is not None:
-        path = tmp_path_factory.mktemp("e2e") / "demo.db"
-        shutil.copyfile(backend.template_path, path)
-        url = f"sqlite:///{path}"
-    else:
-        url = _postgres_database(f"e2e_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
-        migrate.upgrade(url)
-    codes = _load_demo(url)
-    yield DemoNetwork(url, DEMO_ADMIN, DEMO_PASSWORD, codes)
-    if backend.template_path is None:
-        admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(
-                text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-            )
-        admin.dispose()
+    with private_database(backend, tmp_path_factory, "e2e") as url:
+        codes = _load_demo(url)
+        yield DemoNetwork(url, DEMO_ADMIN, DEMO_PASSWORD, codes)
 
 
 def _free_port() -> int:
