@@ -21,10 +21,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from yilian import migrate
 from yilian.app import create_app
-from yilian.config import Settings
+from yilian.config import Settings, get_settings
 from yilian.db import Base, make_engine, make_sessionmaker
 
 PG_ADMIN_URL = os.environ.get(
@@ -185,6 +186,15 @@ def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """A session for setting up data and checking outcomes (commit it yourself)."""
     with sessions() as session:
         yield session
+
+
+@pytest.fixture
+def runner(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """The ``yilian`` command line, on the test database."""
+    monkeypatch.setenv("YILIAN_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,15 +10,6 @@ from typer.testing import CliRunner
 from tests.factories import make_institution
 from yilian.auth.models import User
 from yilian.cli import app
-from yilian.config import get_settings
-
-
-@pytest.fixture
-def runner(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("YILIAN_DATABASE_URL", db_url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def _users(session: Session) -> int:

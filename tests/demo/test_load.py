@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -16,7 +14,6 @@ from yilian import demo
 from yilian.auth import service as users
 from yilian.auth.models import User
 from yilian.cli import app
-from yilian.config import get_settings
 from yilian.registry import agreements as agreement_service
 from yilian.registry import service as registry
 from yilian.registry.agreements import AgreementFilter
@@ -189,14 +186,6 @@ def test_loading_again_changes_nothing(demo_session: Session) -> None:
     assert "nothing changed" in again.summary()
     assert "Another#2026" not in again.summary()
 
-
-@pytest.fixture
-def runner(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    """The CLI, on the test database."""
-    monkeypatch.setenv("YILIAN_DATABASE_URL", db_url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def test_cli_demo_load_prints_counts_and_logins_then_changes_nothing(

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
-from typer.testing import CliRunner
 
 from tests.factories import bearer, make_department, make_institution, make_user
 from yilian.auth.models import Role
-from yilian.config import get_settings
 from yilian.registry.models import (
     Department,
     EmergencyCentre,
@@ -93,11 +90,3 @@ def as_user(
 
     return Headers()
 
-
-@pytest.fixture
-def runner(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    """The CLI, on the test database."""
-    monkeypatch.setenv("YILIAN_DATABASE_URL", db_url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()

@@ -219,6 +219,13 @@ def test_bad_input_shows_the_form_again_with_a_bilingual_error(
     session.expire_all()
     department = session.get(Department, network.huailai_cardiology.id)
     assert department is not None and department.beds == 40
+    refused = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "department.update", AuditEvent.outcome == AuditOutcome.FAILED
+        )
+    ).all()
+    assert len(refused) == 2  # both attempts are on the trail
+    assert refused[0].entity_id == str(department.id)
 
 
 def test_clinician_editing_another_hospitals_department_gets_403_and_is_audited(

@@ -19,6 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from yilian.audit import service as audit
+from yilian.audit.models import AuditOutcome
 from yilian.auth.permissions import Action, authorize
 from yilian.deps import CurrentPrincipal, DbSession
 from yilian.errors import YilianError
@@ -445,6 +447,12 @@ def department_save(
             f"/registry/institutions/{department.institution_id}", status_code=303
         )
     session.rollback()
+    # The refused change leaves a trace too; the request still commits this record.
+    audit.record(
+        session, action="department.update", outcome=AuditOutcome.FAILED,
+        entity_type="department", entity_id=str(department.id),
+        institution_id=department.institution_id, detail={"fields": sorted(field_errors)},
+    )
     return render_page(
         request, session, "registry/department_form.html",
         {"department": department, "values": values, "error": summary,
