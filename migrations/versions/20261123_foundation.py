@@ -218,6 +218,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_practitioner_role_practitioner_id'), ['practitioner_id'], unique=False)
 
 
+    op.create_table('web_session',
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('client_ip', sa.String(length=64), nullable=False),
+    sa.Column('user_agent', sa.String(length=256), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], name=op.f('fk_web_session_user_id_app_user')),
+    sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_web_session'))
+    )
+    with op.batch_alter_table('web_session', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_web_session_user_id'), ['user_id'], unique=False)
+
     _make_audit_append_only()
 
 
@@ -258,6 +271,10 @@ def _drop_audit_append_only() -> None:
 
 def downgrade() -> None:
     _drop_audit_append_only()
+    with op.batch_alter_table('web_session', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_web_session_user_id'))
+
+    op.drop_table('web_session')
     with op.batch_alter_table('practitioner_role', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_practitioner_role_practitioner_id'))
         batch_op.drop_index(batch_op.f('ix_practitioner_role_institution_id'))

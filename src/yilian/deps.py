@@ -106,7 +106,7 @@ def _bearer_token(request: Request) -> str | None:
 
 
 async def _csrf_if_cookie(request: Request) -> None:
-    cookie_signed_in = request.session.get("uid") is not None
+    cookie_signed_in = request.session.get("sid") is not None
     if request.method not in SAFE_METHODS and _bearer_token(request) is None and cookie_signed_in:
         await check_csrf(request)
 
@@ -122,10 +122,14 @@ def get_principal(
     if token is not None:
         user_id, version = read_token(token, secret_key=settings.resolved_secret_key())
     else:
-        uid, version_in_cookie = request.session.get("uid"), request.session.get("ver")
-        if not isinstance(uid, int) or not isinstance(version_in_cookie, int):
+        sid, version_in_cookie = request.session.get("sid"), request.session.get("ver")
+        if not isinstance(sid, str) or not isinstance(version_in_cookie, int):
             raise NotAuthenticated()
-        user_id, version = uid, version_in_cookie
+        cookie_user = users.web_session_user(session, token=sid)
+        if cookie_user is None:
+            request.session.clear()
+            raise NotAuthenticated("登录已失效，请重新登录", "Your sign-in is no longer valid")
+        user_id, version = cookie_user.id, version_in_cookie
     user = users.get(session, user_id=user_id)
     if user is None or not user.is_active or user.token_version != version:
         request.session.clear()

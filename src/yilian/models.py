@@ -1,7 +1,7 @@
 """Every table of Yilian, imported in one place so the metadata is complete."""
 
 from yilian.audit.models import AuditEvent
-from yilian.auth.models import LoginAttempt, User
+from yilian.auth.models import LoginAttempt, User, WebSession
 from yilian.db import Base
 from yilian.registry.models import (
     Agreement,
@@ -27,4 +27,5 @@ __all__ = [
     "PractitionerRole",
     "Region",
     "User",
+    "WebSession",
 ]

@@ -81,3 +81,27 @@ def test_logout_ends_the_session(client: TestClient, network: Network) -> None:
     assert response.status_code == 303
     assert response.headers["location"] == "/login"
     assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_cookie_copied_before_sign_out_signs_nobody_in_afterwards(
+    client: TestClient, network: Network
+) -> None:
+    sign_in(client, "doctor")
+    stolen = client.cookies.get("yilian_session")
+    assert stolen
+    assert client.get("/registry/institutions", follow_redirects=False).status_code == 200
+
+    client.post("/logout", data={"csrf_token": csrf_of(client.get("/").text)})
+    client.cookies.set("yilian_session", stolen)  # an attacker replays the old cookie
+
+    replay = client.get("/registry/institutions", follow_redirects=False)
+    assert replay.status_code == 303
+    assert replay.headers["location"].startswith("/login")
+
+
+def test_signing_in_starts_a_fresh_session(client: TestClient, network: Network) -> None:
+    token_before = csrf_of(client.get("/login").text)  # what a planted session would know
+
+    sign_in(client, "doctor")
+
+    assert csrf_of(client.get("/").text) != token_before

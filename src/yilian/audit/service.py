@@ -24,7 +24,7 @@ from yilian.db import utcnow
 
 _CONTEXT_KEY = "audit_context"
 # Tables whose rows are not themselves audited (the trail itself, throttling bookkeeping).
-_NOT_AUDITED = frozenset({"audit_event", "login_attempt", "alembic_version"})
+_NOT_AUDITED = frozenset({"audit_event", "login_attempt", "web_session", "alembic_version"})
 
 
 @dataclass(frozen=True)

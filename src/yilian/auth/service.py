@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -10,7 +12,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from yilian.audit import service as audit
 from yilian.audit.models import AuditOutcome
-from yilian.auth.models import NETWORK_ROLES, LoginAttempt, Role, User
+from yilian.auth.models import NETWORK_ROLES, LoginAttempt, Role, User, WebSession
 from yilian.auth.permissions import Principal
 from yilian.auth.security import DUMMY_HASH, hash_password, verify_password
 from yilian.db import utcnow
@@ -224,3 +226,46 @@ def principal_for(session: Session, *, user: User) -> Principal:
         institution_ids=frozenset(reach),
         display_name=user.display_name,
     )
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_web_session(
+    session: Session, *, user: User, client_ip: str, user_agent: str
+) -> str:
+    """Open a browser session for the user; the returned token goes in the signed cookie."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(token_hash=_token_hash(token), user_id=user.id, client_ip=client_ip[:64],
+                   user_agent=user_agent[:256])
+    )
+    session.flush()
+    return token
+
+
+def web_session_user(session: Session, *, token: str) -> User | None:
+    """The user of an open browser session, or None when it was ended or never existed."""
+    found = session.get(WebSession, _token_hash(token))
+    if found is None or found.ended_at is not None:
+        return None
+    return get(session, user_id=found.user_id)
+
+
+def end_web_session(session: Session, *, token: str) -> None:
+    """Close a browser session (sign-out); its cookie no longer signs anyone in."""
+    found = session.get(WebSession, _token_hash(token))
+    user = get(session, user_id=found.user_id) if found is not None else None
+    if found is not None and found.ended_at is None and user is not None:
+        found.ended_at = utcnow()
+        audit.bind(
+            session,
+            audit.context_of(session).for_user(
+                user_id=user.id, username=user.username, role=user.role.value,
+                institution_id=user.institution_id,
+            ),
+        )
+        audit.record(session, action="auth.logout", entity_type="app_user",
+                     entity_id=str(found.user_id))
+        session.flush()

@@ -59,14 +59,20 @@ def login(
             status_code=status,
         )
     request.session.clear()
-    request.session["uid"] = user.id
+    request.session["sid"] = users.start_web_session(
+        session, user=user, client_ip=request.client.host if request.client else "",
+        user_agent=request.headers.get("user-agent", ""),
+    )
     request.session["ver"] = user.token_version
     csrf_token(request)
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout", dependencies=[Depends(check_csrf)])
-def logout(request: Request) -> Response:
-    """End the session."""
+def logout(request: Request, session: DbSession) -> Response:
+    """End the session on the server too, so a copy of the cookie signs nobody in."""
+    sid = request.session.get("sid")
+    if isinstance(sid, str):
+        users.end_web_session(session, token=sid)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
