@@ -21,6 +21,7 @@ _PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Yilian 医联 API</title>
+<link rel="icon" href="/static/favicon.svg">
 <link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css">
 </head><body><div id="swagger-ui"></div>
 <script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>
