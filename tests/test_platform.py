@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -90,3 +91,14 @@ def test_signing_in_returns_to_the_filtered_page_asked_for(client: TestClient) -
     assert response.headers["location"] == (
         "/login?next=%2Fregistry%2Finstitutions%3Fregion%3D130000%26level%3D3"
     )
+
+
+def test_without_a_configured_key_one_is_generated_once_and_kept(tmp_path: Path) -> None:
+    key_file = tmp_path / "yilian.secret"
+
+    first = Settings(secret_key="", secret_file=key_file).resolved_secret_key()
+    after_restart = Settings(secret_key="", secret_file=key_file).resolved_secret_key()
+
+    assert len(first) >= 40
+    assert after_restart == first  # sign-ins survive a restart
+    assert key_file.stat().st_mode & 0o077 == 0  # readable by the service account only

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Language = Literal["zh", "en"]
@@ -37,18 +37,21 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     fhir_base_url: str = ""
     page_size_max: int = 200
+    _secret_key: str | None = PrivateAttr(default=None)
 
     def resolved_secret_key(self) -> str:
-        """The configured key, or one generated once and kept beside the database."""
+        """The configured key, or one generated once and kept in ``secret_file`` (read once)."""
         if self.secret_key:
             return self.secret_key
-        path = self.secret_file
-        if path.exists():
-            return path.read_text(encoding="utf-8").strip()
-        key = secrets.token_urlsafe(48)
-        path.write_text(key, encoding="utf-8")
-        path.chmod(0o600)
-        return key
+        if self._secret_key is None:
+            path = self.secret_file
+            if path.exists():
+                self._secret_key = path.read_text(encoding="utf-8").strip()
+            else:
+                self._secret_key = secrets.token_urlsafe(48)
+                path.write_text(self._secret_key, encoding="utf-8")
+                path.chmod(0o600)
+        return self._secret_key
 
 
 @lru_cache
