@@ -136,6 +136,17 @@ def revoke_tokens(session: Session, *, user: User) -> None:
     session.flush()
 
 
+def _act_as(session: Session, user: User) -> None:
+    """Audit what follows in this unit of work as done by ``user`` (sign-in, sign-out)."""
+    audit.bind(
+        session,
+        audit.context_of(session).for_user(
+            user_id=user.id, username=user.username, role=user.role.value,
+            institution_id=user.institution_id,
+        ),
+    )
+
+
 def _recent_failures(
     session: Session, *, column: InstrumentedAttribute[str], value: str, minutes: int
 ) -> int:
@@ -191,13 +202,7 @@ def authenticate(
         session.flush()
         raise NotAuthenticated("用户名或密码错误", "Wrong username or password")
     user.last_login_at = utcnow()
-    audit.bind(
-        session,
-        audit.context_of(session).for_user(
-            user_id=user.id, username=user.username, role=user.role.value,
-            institution_id=user.institution_id,
-        ),
-    )
+    _act_as(session, user)
     audit.record(session, action="auth.login", entity_type="app_user", entity_id=str(user.id),
                  institution_id=user.institution_id)
     session.flush()
@@ -259,13 +264,7 @@ def end_web_session(session: Session, *, token: str) -> None:
     user = get(session, user_id=found.user_id) if found is not None else None
     if found is not None and found.ended_at is None and user is not None:
         found.ended_at = utcnow()
-        audit.bind(
-            session,
-            audit.context_of(session).for_user(
-                user_id=user.id, username=user.username, role=user.role.value,
-                institution_id=user.institution_id,
-            ),
-        )
+        _act_as(session, user)
         audit.record(session, action="auth.logout", entity_type="app_user",
                      entity_id=str(found.user_id))
         session.flush()

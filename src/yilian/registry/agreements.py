@@ -25,6 +25,7 @@ from yilian.registry.models import (
 )
 from yilian.registry.schemas import AgreementCreate, AgreementUpdate
 from yilian.registry.service import (
+    apply_changes,
     department_by_code_or_raise,
     institution_by_code_or_raise,
     region_prefix,
@@ -177,11 +178,7 @@ def update_agreement(
     if status is AgreementStatus.ENDED and end is None:
         raise InvalidInput("ended_without_end_date", "已终止的协议须有结束日期",
                            "An ended agreement needs an end_date")
-    for field, value in changes.items():
-        if value is None and field != "end_date":
-            raise InvalidInput("field_required", f"字段不能为空：{field}",
-                               f"Field cannot be null: {field}")
-        setattr(agreement, field, value)
+    apply_changes(agreement, changes, nullable=frozenset({"end_date"}))
     session.flush()
     return agreement
 

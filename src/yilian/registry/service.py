@@ -40,6 +40,19 @@ from yilian.registry.schemas import (
     RegionCreate,
 )
 
+
+def apply_changes(
+    record: object, changes: dict[str, Any], *, nullable: frozenset[str] = frozenset()
+) -> None:
+    """Set each changed field; a PATCH may not blank a required one."""
+    for field, value in changes.items():
+        if value is None and field not in nullable:
+            raise InvalidInput("field_required", f"字段不能为空：{field}",
+                               f"Field cannot be null: {field}")
+    for field, value in changes.items():
+        setattr(record, field, value)
+
+
 # ---------------------------------------------------------------- regions
 
 
@@ -260,11 +273,7 @@ def update_institution(
     if "centres" in changes:
         centres = changes.pop("centres")
         _set_centres(institution, list(centres or []))
-    for field, value in changes.items():
-        if value is None:
-            raise InvalidInput("field_required", f"字段不能为空：{field}",
-                               f"Field cannot be null: {field}")
-        setattr(institution, field, value)
+    apply_changes(institution, changes)
     session.flush()
     return institution
 
@@ -326,11 +335,7 @@ def update_department(
     session: Session, *, department: Department, data: DepartmentUpdate
 ) -> Department:
     """Change a department."""
-    for field, value in data.model_dump(exclude_unset=True).items():
-        if value is None:
-            raise InvalidInput("field_required", f"字段不能为空：{field}",
-                               f"Field cannot be null: {field}")
-        setattr(department, field, value)
+    apply_changes(department, data.model_dump(exclude_unset=True))
     session.flush()
     return department
 
@@ -421,11 +426,7 @@ def update_practitioner(
             if code
             else None
         )
-    for field, value in changes.items():
-        if value is None:
-            raise InvalidInput("field_required", f"字段不能为空：{field}",
-                               f"Field cannot be null: {field}")
-        setattr(practitioner, field, value)
+    apply_changes(practitioner, changes)
     session.flush()
     return practitioner
 
