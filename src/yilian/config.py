@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Language = Literal["zh", "en"]
+
+FIELD_KEY_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -37,7 +43,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     fhir_base_url: str = ""
     page_size_max: int = 200
+    field_key: SecretStr | None = Field(
+        default=None,
+        description="Master key for encrypted patient fields: base64 of 32 random bytes; "
+        "unset: generated once, kept in field_key_file. Losing it loses those fields.",
+    )
+    field_key_file: Path = Path("./yilian.fieldkey")
     _secret_key: str | None = PrivateAttr(default=None)
+    _field_key: bytes | None = PrivateAttr(default=None)
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept in ``secret_file`` (read once)."""
@@ -52,6 +65,58 @@ class Settings(BaseSettings):
                 path.write_text(self._secret_key, encoding="utf-8")
                 path.chmod(0o600)
         return self._secret_key
+
+    def resolved_field_key(self) -> bytes:
+        """The configured field master key, or one generated once and kept in field_key_file.
+
+        Like ``resolved_secret_key``, but a lost field key loses data, not sessions: so the
+        file is created whole and owner-only in one step, two processes starting together
+        end up with the same key, and a damaged file is an error, never silently replaced.
+        """
+        if self.field_key is not None and self.field_key.get_secret_value():
+            return _decode_field_key(self.field_key.get_secret_value(), "YILIAN_FIELD_KEY")
+        if self._field_key is None:
+            path = self.field_key_file
+            if path.exists():
+                text = path.read_text(encoding="utf-8")
+            else:
+                fresh = base64.b64encode(secrets.token_bytes(FIELD_KEY_BYTES)).decode("ascii")
+                text = _create_key_file(path, fresh + "\n")
+            self._field_key = _decode_field_key(text.strip(), str(path))
+        return self._field_key
+
+
+def _decode_field_key(text: str, source: str) -> bytes:
+    """The 32 key bytes from their base64 text; the error names the source, never the key."""
+    try:
+        key = base64.b64decode(text.translate(str.maketrans("-_", "+/")), validate=True)
+    except binascii.Error:
+        key = b""
+    if len(key) != FIELD_KEY_BYTES:
+        raise ValueError(f"The field key in {source} must be base64 of {FIELD_KEY_BYTES} bytes")
+    return key
+
+
+def _create_key_file(path: Path, content: str) -> str:
+    """Write a new key file readable by its owner only; if one appeared meanwhile, keep it.
+
+    The content is written to a private temporary file (mode 0600) and hard-linked into
+    place, so no one ever reads a half-written file and a second writer never replaces
+    the key of the first.
+    """
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return path.read_text(encoding="utf-8")
+        return content
+    finally:
+        os.unlink(temporary)
 
 
 @lru_cache
