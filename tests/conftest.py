@@ -33,6 +33,9 @@ PG_ADMIN_URL = os.environ.get(
 )
 REQUIRE_POSTGRES = os.environ.get("YILIAN_TEST_REQUIRE_POSTGRES") == "1"
 
+# A fixed field-encryption key, so no test writes ./yilian.fieldkey.
+TEST_FIELD_KEY = "dGVzdC1maWVsZC1rZXktMzItYnl0ZXMtbG9uZyEhISE="
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _hash_each_test_password_once() -> Iterator[None]:
@@ -162,6 +165,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         database_url=db_url,
         secret_key="test-secret-key-not-for-production-0123456789",
         secret_file=tmp_path / "unused.secret",
+        field_key=TEST_FIELD_KEY,
         log_json=True,
         log_level="WARNING",
     )
@@ -192,6 +196,7 @@ def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
 def runner(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     """The ``yilian`` command line, on the test database."""
     monkeypatch.setenv("YILIAN_DATABASE_URL", db_url)
+    monkeypatch.setenv("YILIAN_FIELD_KEY", TEST_FIELD_KEY)
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()

@@ -9,6 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from yilian.auth import service as users
+from yilian.config import Settings
+from yilian.patients.service import Registration
 from yilian.auth.models import Role, User
 from yilian.registry import agreements as agreement_service
 from yilian.registry import service as registry
@@ -155,3 +157,31 @@ def bearer(client: TestClient, username: str, password: str = PASSWORD) -> dict[
     response = client.post("/api/v1/auth/token", data={"username": username, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def resident_id_number(region: str, born: date, sequence: int, *, male: bool) -> str:
+    """A valid 18-digit resident ID (sequence parity follows the sex)."""
+    from yilian.patients.resident_id import check_digit
+
+    last = sequence % 10
+    if (last % 2 == 1) != male:
+        last = (last + 1) % 10
+    first17 = f"{region}{born:%Y%m%d}{sequence // 10 % 100:02d}{last}"
+    return first17 + check_digit(first17)
+
+
+def register(
+    session: Session,
+    settings: Settings,
+    institution: Institution,
+    local_id: str,
+    **fields: object,
+) -> Registration:
+    """Register a patient record at an institution through the patient index."""
+    from yilian.patients import service as patients
+    from yilian.patients.schemas import RecordCreate
+
+    data = RecordCreate.model_validate(
+        {"institution_id": institution.id, "local_id": local_id, **fields}
+    )
+    return patients.register_record(session, settings, None, data=data)

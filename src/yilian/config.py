@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, SecretStr
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Language = Literal["zh", "en"]
@@ -49,8 +49,24 @@ class Settings(BaseSettings):
         "unset: generated once, kept in field_key_file. Losing it loses those fields.",
     )
     field_key_file: Path = Path("./yilian.fieldkey")
+    # Patient index: a pair scoring at or above empi_link_threshold links at once; between
+    # the two thresholds it waits in the review queue; below, the record is a new person.
+    empi_link_threshold: float = Field(default=0.95, gt=0, lt=1)
+    empi_review_threshold: float = Field(default=0.30, gt=0, lt=1)
+    empi_model_path: Path | None = Field(
+        default=None, description="A retrained linkage model (JSON); unset: the shipped one."
+    )
+    empi_max_candidates: int = Field(default=200, ge=1)
     _secret_key: str | None = PrivateAttr(default=None)
     _field_key: bytes | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _review_below_link(self) -> Settings:
+        if self.empi_review_threshold >= self.empi_link_threshold:
+            raise ValueError(
+                "YILIAN_EMPI_REVIEW_THRESHOLD must be below YILIAN_EMPI_LINK_THRESHOLD"
+            )
+        return self
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept in ``secret_file`` (read once)."""

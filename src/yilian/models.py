@@ -3,6 +3,13 @@
 from yilian.audit.models import AuditEvent
 from yilian.auth.models import LoginAttempt, User, WebSession
 from yilian.db import Base
+from yilian.patients.models import (
+    LinkEvent,
+    LinkReview,
+    PatientRecord,
+    PatientShare,
+    Person,
+)
 from yilian.registry.models import (
     Agreement,
     AgreementParty,
@@ -22,7 +29,12 @@ __all__ = [
     "Department",
     "Institution",
     "InstitutionCentre",
+    "LinkEvent",
+    "LinkReview",
     "LoginAttempt",
+    "PatientRecord",
+    "PatientShare",
+    "Person",
     "Practitioner",
     "PractitionerRole",
     "Region",

@@ -30,6 +30,10 @@ class Action(enum.StrEnum):
     AGREEMENT_WRITE = "registry.agreement.write"
     USER_MANAGE = "auth.user.manage"
     AUDIT_READ = "audit.read"
+    PATIENT_READ = "patient.read"
+    PATIENT_WRITE = "patient.write"
+    PATIENT_LINK = "patient.link"  # review queue, merge, unmerge
+    PATIENT_SHARE = "patient.share"
 
 
 class Scope(enum.Enum):
@@ -54,6 +58,22 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
     Action.AGREEMENT_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
     Action.USER_MANAGE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
     Action.AUDIT_READ: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    # Patients: staff see their own institutions' patients and those shared with them; the
+    # platform administrator stewards the whole index. Analysts see only aggregates.
+    Action.PATIENT_READ: {
+        Role.PLATFORM_ADMIN: N,
+        Role.HOSPITAL_ADMIN: OWN,
+        Role.CLINICIAN: OWN,
+        Role.INSURANCE_CLERK: OWN,
+    },
+    Action.PATIENT_WRITE: {
+        Role.PLATFORM_ADMIN: N,
+        Role.HOSPITAL_ADMIN: OWN,
+        Role.CLINICIAN: OWN,
+        Role.INSURANCE_CLERK: OWN,
+    },
+    Action.PATIENT_LINK: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    Action.PATIENT_SHARE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
 }
 
 ROLE_NAMES: Mapping[Role, tuple[str, str]] = {

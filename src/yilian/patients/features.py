@@ -170,12 +170,14 @@ def link_features(
     )
 
 
-_KNOWN_SURNAMES = frozenset(
-    (
-        "wang li zhang liu chen yang huang zhao wu zhou xu sun ma zhu hu guo he gao lin "
-        "luo zheng liang xie song tang han feng deng cao peng zeng xiao tian dong yuan pan "
-        "cai jiang yu du ye cheng wei su lv ding ren shen yao lu jin fu zhong cui tan liao "
-        "fan wan qiu xia hou zou shi xiong meng qin bai yan mao hao kong shao gong duan lei "
-        "long tao qian wen kang niu hong shan ou ouyang zhuge sima shangguan"
-    ).split()
-)
+# Pinyin of common surnames, to turn round a Latin name written given-name first.
+_KNOWN_SURNAMES = frozenset({
+    "wang", "li", "zhang", "liu", "chen", "yang", "huang", "zhao", "wu", "zhou", "xu", "sun",
+    "ma", "zhu", "hu", "guo", "he", "gao", "lin", "luo", "zheng", "liang", "xie", "song",
+    "tang", "han", "feng", "deng", "cao", "peng", "zeng", "xiao", "tian", "dong", "yuan",
+    "pan", "cai", "jiang", "yu", "du", "ye", "cheng", "wei", "su", "lv", "ding", "ren", "shen",
+    "yao", "lu", "jin", "fu", "zhong", "cui", "tan", "liao", "fan", "wan", "qiu", "xia", "hou",
+    "zou", "shi", "xiong", "meng", "qin", "bai", "yan", "mao", "hao", "kong", "shao", "gong",
+    "duan", "lei", "long", "tao", "qian", "wen", "kang", "niu", "hong", "shan", "ou", "ouyang",
+    "zhuge", "sima", "shangguan",
+})

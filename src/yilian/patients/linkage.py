@@ -126,16 +126,17 @@ class Scorer:
         if not candidates:
             return []
         cursor = self._cursor()
+        # Table names are this module's constants; values go in as parameters.
         placeholders = ", ".join("?" * len(model.COLUMNS))
-        cursor.execute(f"DELETE FROM {_LEFT}")
-        cursor.execute(f"DELETE FROM {_RIGHT}")
+        cursor.execute(f"DELETE FROM {_LEFT}")  # noqa: S608
+        cursor.execute(f"DELETE FROM {_RIGHT}")  # noqa: S608
         cursor.execute(
-            f"INSERT INTO {_LEFT} VALUES ({placeholders})",
+            f"INSERT INTO {_LEFT} VALUES ({placeholders})",  # noqa: S608
             [record.get(column) for column in model.COLUMNS],
         )
         cursor.register("empi_candidate_rows", _arrow(candidates))
         try:
-            cursor.execute(f"INSERT INTO {_RIGHT} SELECT * FROM empi_candidate_rows")
+            cursor.execute(f"INSERT INTO {_RIGHT} SELECT * FROM empi_candidate_rows")  # noqa: S608
         finally:
             cursor.unregister("empi_candidate_rows")
         result = cursor.execute("EXECUTE score_pairs")

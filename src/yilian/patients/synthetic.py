@@ -474,6 +474,7 @@ def _corrupt_name(rng: random.Random, person: _Person) -> str:
     return person.surname + given[:index] + replacement + given[index + 1 :]
 
 
+@cache
 def _pinyin_name(surname: str, given_name: str) -> str:
     """A name in pinyin only, as a foreign-language or old system stores it: "Zhang Xiuying"."""
     surname_pinyin = SURNAME_READINGS.get(surname) or "".join(lazy_pinyin(surname))
@@ -508,7 +509,8 @@ def _address(person: _Person, *, prefix_level: int, hao: bool, dashed: bool) -> 
     address = prefix + person.street + ("号" if hao else "")
     if person.apartment is not None:
         building, room = person.apartment
-        address += f"{building}-{room}" if dashed else f"{building}号楼{room}室"
+        apartment = f"{building}-{room}" if dashed else f"{building}号楼{room}室"
+        address += apartment if hao else " " + apartment
     return address
 
 

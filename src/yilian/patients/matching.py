@@ -1,0 +1,206 @@
+"""Find the people an incoming record may be: candidates from the database, scored by Splink.
+
+Candidates come from the same blocking rules the batch command uses (model.BLOCKING_RULES),
+run as indexed SQL against the stored records, so the online path, `Patient/$match` and
+the batch command consider the same pairs and score them with the same trained model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from yilian.config import Settings
+from yilian.crypto import FieldCipher, cipher_from_settings
+from yilian.patients import resident_id
+from yilian.patients.features import LinkFeatures, link_features, normalise_phone
+from yilian.patients.linkage import DEFAULT_MODEL_PATH, PairScore, scorer_for
+from yilian.patients.models import PatientRecord, Person, PersonStatus
+
+__all__ = [
+    "ID_FIELD",
+    "PHONE_FIELD",
+    "Candidate",
+    "MatchGrade",
+    "PersonMatch",
+    "features_of",
+    "find_matches",
+    "grade",
+]
+
+ID_FIELD = "patient_record.id_number"
+PHONE_FIELD = "patient_record.phone"
+
+
+class MatchGrade:
+    """FHIR match-grade codes for a score, judged against the configured thresholds."""
+
+    CERTAIN = "certain"
+    PROBABLE = "probable"
+    POSSIBLE = "possible"
+    CERTAINLY_NOT = "certainly-not"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A stored record the blocking rules found, with the person it belongs to."""
+
+    record: PatientRecord
+    person: Person
+
+
+@dataclass(frozen=True, slots=True)
+class PersonMatch:
+    """The best-scoring record of one candidate person."""
+
+    person: Person
+    record: PatientRecord
+    score: PairScore
+
+
+def grade(probability: float, settings: Settings) -> str:
+    """The FHIR match grade of a probability under this deployment's thresholds."""
+    if probability >= settings.empi_link_threshold:
+        return MatchGrade.PROBABLE if probability < 1.0 else MatchGrade.CERTAIN
+    if probability >= settings.empi_review_threshold:
+        return MatchGrade.POSSIBLE
+    return MatchGrade.CERTAINLY_NOT
+
+
+def features_of(
+    *,
+    name: str | None,
+    sex: str | None,
+    birth_date: date | None,
+    phone: str | None,
+    address: str | None,
+    id_hash: str | None,
+) -> LinkFeatures:
+    """Features of a record as the online path sees it: the ID is its keyed hash."""
+    return link_features(
+        name=name,
+        sex=sex if sex in ("male", "female") else None,
+        birth_date=birth_date,
+        phone=phone,
+        address=address,
+        id_key=id_hash,
+    )
+
+
+def id_hash(cipher: FieldCipher, id_number: str | None) -> str | None:
+    """The keyed hash of a valid resident ID's 18-digit form (None without one)."""
+    if not id_number:
+        return None
+    return cipher.blind_index(ID_FIELD, resident_id.parse(id_number).number)
+
+
+def _candidates(
+    session: Session,
+    features: LinkFeatures,
+    *,
+    phone_hash: str | None,
+    limit: int,
+    exclude_record_id: int | None,
+) -> list[Candidate]:
+    """Stored records that share a blocking key with the features (model.BLOCKING_RULES)."""
+    rules = []
+    born = date.fromisoformat(features.birth_date) if features.birth_date else None
+    if features.name_py and born:
+        month_start = born.replace(day=1)
+        month_end = (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        rules.append(
+            and_(
+                PatientRecord.name_py == features.name_py,
+                PatientRecord.birth_date.between(month_start, month_end),
+            )
+        )
+    if features.name_py and features.birth_date_swapped:
+        rules.append(
+            and_(
+                PatientRecord.name_py == features.name_py,
+                PatientRecord.birth_date == date.fromisoformat(features.birth_date_swapped),
+            )
+        )
+    if features.surname_py and born:
+        rules.append(
+            and_(PatientRecord.birth_date == born, PatientRecord.surname_py == features.surname_py)
+        )
+    if phone_hash:
+        rules.append(PatientRecord.phone_hash == phone_hash)
+    if not rules:
+        return []
+    query = (
+        select(PatientRecord, Person)
+        .join(Person, Person.id == PatientRecord.person_id)
+        .where(or_(*rules), Person.status == PersonStatus.ACTIVE)
+        .order_by(PatientRecord.id)
+        .limit(limit)
+    )
+    if features.id_key:
+        # Two valid IDs decide for themselves; only people without one are candidates.
+        query = query.where(Person.id_number_hash.is_(None))
+    if exclude_record_id is not None:
+        query = query.where(PatientRecord.id != exclude_record_id)
+    return [Candidate(record, person) for record, person in session.execute(query)]
+
+
+def _candidate_row(cipher: FieldCipher, record: PatientRecord) -> dict[str, str | None]:
+    phone = cipher.decrypt(PHONE_FIELD, record.phone_cipher) if record.phone_cipher else None
+    row = features_of(
+        name=record.name,
+        sex=record.sex.value,
+        birth_date=record.birth_date,
+        phone=phone,
+        address=record.address,
+        id_hash=record.id_number_hash,
+    ).as_row(str(record.id))
+    return row
+
+
+def phone_hash(cipher: FieldCipher, phone: str | None) -> str | None:
+    """The keyed hash of a phone number's normalised digits (None without one)."""
+    digits = normalise_phone(phone)
+    return cipher.blind_index(PHONE_FIELD, digits) if digits else None
+
+
+def find_matches(
+    session: Session,
+    settings: Settings,
+    features: LinkFeatures,
+    *,
+    exclude_record_id: int | None = None,
+    exclude_person_id: int | None = None,
+) -> list[PersonMatch]:
+    """Candidate people for the features, each with its best-scoring record, best first."""
+    cipher = cipher_from_settings(settings)
+    found = _candidates(
+        session,
+        features,
+        phone_hash=cipher.blind_index(PHONE_FIELD, features.phone) if features.phone else None,
+        limit=settings.empi_max_candidates,
+        exclude_record_id=exclude_record_id,
+    )
+    found = [c for c in found if c.person.id != exclude_person_id]
+    if not found:
+        return []
+    by_id = {str(c.record.id): c for c in found}
+    scorer = scorer_for(settings.empi_model_path or DEFAULT_MODEL_PATH)
+    scores = scorer.score(
+        features.as_row("new"), [_candidate_row(cipher, c.record) for c in found]
+    )
+    best: dict[int, PersonMatch] = {}
+    for score in scores:
+        candidate = by_id[score.candidate_id]
+        known = best.get(candidate.person.id)
+        if known is None or score.match_weight > known.score.match_weight:
+            best[candidate.person.id] = PersonMatch(candidate.person, candidate.record, score)
+    return sorted(best.values(), key=lambda m: (-m.score.match_weight, m.person.id))
+
+
+def top(matches: Sequence[PersonMatch], threshold: float) -> list[PersonMatch]:
+    """The matches scoring at or above a probability threshold."""
+    return [m for m in matches if m.score.match_probability >= threshold]
