@@ -39,13 +39,23 @@ _COMPOUND_SURNAMES = frozenset({
 })
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _NOT_LETTER = re.compile(r"[^a-z]")
-_NOT_DIGIT = re.compile(r"\D")
-# Address prefixes that one hospital writes and another leaves out.
-_ADDRESS_NOISE = re.compile(
-    r"^(中国)?(北京市|天津市|上海市|重庆市|[\u4e00-\u9fff]{2,3}(省|自治区))?"
-    r"([\u4e00-\u9fff]{2,4}市(?!辖))?"
+_NOT_DIGIT = re.compile(r"[^0-9]")
+_SEXES = {
+    "male": "male", "m": "male", "男": "male", "female": "female", "f": "female", "女": "female"
+}
+# Full-width ASCII (from a Chinese input method) and the ideographic space, as ASCII.
+FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
+HALF_WIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
+_FOLD_WIDTH = str.maketrans(FULL_WIDTH, HALF_WIDTH)
+# Address prefixes one hospital writes and another leaves out, and punctuation and words
+# like 号 and 室 written one way here and another there. The batch command runs the same
+# patterns in DuckDB (RE2 syntax: no look-arounds), so keep the two forms in step.
+ADDRESS_NOISE = (
+    r"^(中国)?(北京市|天津市|上海市|重庆市|[一-鿿]{2,3}(省|自治区))?([一-鿿]{2,4}市)?"
 )
-_ADDRESS_PUNCT = re.compile(r"[\s,，.。、·\-—()（）#号室]")
+ADDRESS_PUNCT = r"[\s,，.。、·\-—()（）#号室楼栋]"
+_ADDRESS_NOISE = re.compile(ADDRESS_NOISE)
+_ADDRESS_PUNCT = re.compile(ADDRESS_PUNCT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +122,23 @@ def name_pinyin(name: str) -> tuple[str, str]:
     return words[0], "".join(words)
 
 
+def fold_width(text: str) -> str:
+    """Full-width letters, digits and punctuation as their ASCII forms."""
+    return text.translate(_FOLD_WIDTH)
+
+
+def normalise_sex(raw: str | None) -> str | None:
+    """male or female from the ways records write it; None when unknown."""
+    if not raw:
+        return None
+    return _SEXES.get(raw.strip().lower())
+
+
 def normalise_phone(raw: str | None) -> str | None:
     """Digits only, without the +86 country code; None when fewer than 7 digits remain."""
     if not raw:
         return None
-    digits = _NOT_DIGIT.sub("", raw)
+    digits = _NOT_DIGIT.sub("", fold_width(raw))
     if len(digits) == 13 and digits.startswith("86"):
         digits = digits[2:]
     return digits if len(digits) >= 7 else None
@@ -126,8 +148,7 @@ def address_key(raw: str | None) -> str | None:
     """The address without province and city prefix, punctuation or 号, for comparison."""
     if not raw:
         return None
-    text = unicodedata.normalize("NFKC", raw)
-    text = _ADDRESS_PUNCT.sub("", text)
+    text = _ADDRESS_PUNCT.sub("", fold_width(raw))
     text = _ADDRESS_NOISE.sub("", text, count=1)
     return text or None
 
@@ -161,7 +182,7 @@ def link_features(
         name_zh=name_zh,
         name_py=full_py,
         surname_py=surname_py,
-        sex=sex or None,
+        sex=normalise_sex(sex),
         birth_date=birth_date.isoformat() if birth_date else None,
         birth_date_swapped=swapped_birth_date(birth_date),
         phone=normalise_phone(phone),

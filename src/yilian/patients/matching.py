@@ -83,7 +83,7 @@ def features_of(
     """Features of a record as the online path sees it: the ID is its keyed hash."""
     return link_features(
         name=name,
-        sex=sex if sex in ("male", "female") else None,
+        sex=sex,
         birth_date=birth_date,
         phone=phone,
         address=address,
