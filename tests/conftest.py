@@ -158,6 +158,12 @@ def db_url(backend: Backend, tmp_path: Path) -> Iterator[str]:
         engine.dispose()
 
 
+def demo_settings(url: str) -> Settings:
+    """Settings for loading the demo into a test database (the tests' field key)."""
+    return Settings(database_url=url, secret_key="demo-secret-key-for-tests-0123456789",
+                    field_key=TEST_FIELD_KEY)
+
+
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     """Settings of a test app on the test database."""

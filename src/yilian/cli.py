@@ -166,7 +166,7 @@ def _load_demo(password: str) -> None:
 
     def load() -> Any:
         with unit_of_work() as session:
-            return demo.load(session, password=password)
+            return demo.load(session, get_settings(), password=password)
 
     report = run_or_fail(load)
     typer.echo(report.summary())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.conftest import Backend, private_database
+from tests.conftest import Backend, demo_settings, private_database
 from yilian import demo
 from yilian.db import make_engine, make_sessionmaker
 
@@ -38,7 +38,7 @@ def loaded_demo(
         engine = make_engine(url)
         try:
             with make_sessionmaker(engine)() as session:
-                report = demo.load(session, password=PASSWORD)
+                report = demo.load(session, demo_settings(url), password=PASSWORD)
                 session.commit()
         finally:
             engine.dispose()

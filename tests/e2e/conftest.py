@@ -28,7 +28,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.conftest import Backend, private_database
+from tests.conftest import TEST_FIELD_KEY, Backend, demo_settings, private_database
 from yilian import demo
 from yilian.app import create_app
 from yilian.config import Settings
@@ -125,7 +125,7 @@ def _load_demo(url: str) -> set[str]:
     engine = make_engine(url)
     try:
         with make_sessionmaker(engine)() as session:
-            demo.load(session, password=DEMO_PASSWORD)
+            demo.load(session, demo_settings(url), password=DEMO_PASSWORD)
             session.commit()
             hebei, _ = registry.list_institutions(
                 session, where=registry.InstitutionFilter(region_code="130000", level=3),
@@ -165,6 +165,7 @@ def live_server(
         database_url=demo_network.url,
         secret_key="e2e-secret-key-not-for-production-0123456789",
         secret_file=tmp_path_factory.mktemp("secret") / "unused.secret",
+        field_key=TEST_FIELD_KEY,
         log_json=True,
         log_level="WARNING",
     )

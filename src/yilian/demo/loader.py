@@ -11,7 +11,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, lazyload
 
 from yilian.auth import service as users
+from yilian.config import Settings
 from yilian.demo import accounts, network, staff
+from yilian.demo import patients as demo_patients
 from yilian.demo.report import DemoReport
 from yilian.registry import service as registry
 from yilian.registry.models import AgreementType
@@ -21,7 +23,7 @@ SEED = 2026
 MARKER_INSTITUTION = accounts.HUAILAI_CAMPUS
 
 
-def load(session: Session, *, password: str) -> DemoReport:
+def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
     """Load the Jing-Jin-Ji demo network and one login per role; a second call changes nothing.
 
     Flushes only: the caller commits (the CLI's unit of work, a test, a fixture).
@@ -30,6 +32,7 @@ def load(session: Session, *, password: str) -> DemoReport:
     if registry.get_institution_by_code(session, code=MARKER_INSTITUTION) is None:
         with eager_loading_off(session):
             report = build_network(session, password=password)
+        report.patients_by_link = demo_patients.create_patients(session, settings)
     else:
         report = DemoReport(password=password, network_created=False)
     report.logins, report.password_opens_logins = accounts.ensure_accounts(

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from yilian.auth.models import Role
+from yilian.patients.models import LinkMethod
 from yilian.registry.models import AgreementType
 
 DEMO_URL = "http://127.0.0.1:8000/"
@@ -48,6 +49,7 @@ class DemoReport:
     practitioners: int = 0
     practitioner_roles: int = 0
     agreements_by_type: Counter[AgreementType] = field(default_factory=Counter)
+    patients_by_link: dict[LinkMethod, int] = field(default_factory=dict)
     logins: list[DemoLogin] = field(default_factory=list)
     password_opens_logins: bool = True  # False: the accounts keep an earlier load's password
     url: str = DEMO_URL
@@ -73,6 +75,9 @@ class DemoReport:
                     for kind in AgreementType
                     if self.agreements_by_type[kind]
                 ),
+                f"  患者记录 patient records {sum(self.patients_by_link.values())}: "
+                + ", ".join(f"{method.value} {count}"
+                            for method, count in sorted(self.patients_by_link.items())),
             ]
         else:
             lines.append("演示网络已存在，未做更改 / Demo network already loaded; nothing changed.")

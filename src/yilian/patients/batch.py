@@ -39,7 +39,7 @@ from yilian.patients.features import (
 from yilian.patients.linkage import DEFAULT_MODEL_PATH
 from yilian.patients.resident_id import CHECK_CHARACTERS, PROVINCES, WEIGHTS
 
-__all__ = ["INPUT_COLUMNS", "BatchSummary", "Progress", "link_csv"]
+__all__ = ["INPUT_COLUMNS", "BatchSummary", "Progress", "features_of_file", "link_csv", "train_csv"]
 
 INPUT_COLUMNS = (
     "record_id", "source", "local_id", "name", "sex", "birth_date", "id_number", "phone",
@@ -194,6 +194,35 @@ def _name_table(connection: duckdb.DuckDBPyConnection) -> None:
     connection.unregister("name_rows")
 
 
+def features_of_file(path: Path, *, today: date | None = None) -> list[dict[str, str | None]]:
+    """The model's input rows for a file, as the batch path computes them (for checking)."""
+    connection = duckdb.connect()
+    try:
+        _prepare(connection, path, today or date.today())
+        result = connection.execute(
+            "SELECT f.record_id, l.* FROM linkage_input l JOIN features f USING (unique_id)"
+            " ORDER BY f.row_no"
+        )
+        columns = [d[0] for d in result.description or ()]
+        return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+    finally:
+        connection.close()
+
+
+def _prepare(connection: duckdb.DuckDBPyConnection, path: Path, today: date) -> int:
+    """Read the file and compute table `linkage_input`, the model's input; return the count."""
+    total = _read_input(connection, path)
+    connection.execute("CREATE TABLE features AS " + _features_sql("input", today))
+    _name_table(connection)
+    connection.execute(
+        """CREATE TABLE linkage_input AS
+           SELECT f.unique_id, n.name_zh, n.name_py, n.surname_py, f.sex, f.birth_date,
+                  f.birth_date_swapped, f.phone, f.address, f.id_key
+           FROM features f LEFT JOIN names n USING (name) ORDER BY f.row_no"""
+    )
+    return total
+
+
 def _linker(connection: duckdb.DuckDBPyConnection, model_path: Path) -> Linker:
     settings: dict[str, Any] = json.loads(model_path.read_text(encoding="utf-8"))
     settings["blocking_rules_to_generate_predictions"] = list(model.BLOCKING_RULES)
@@ -253,18 +282,7 @@ def link_csv(
     step = progress or (lambda _name, _done, _total: None)
     connection = duckdb.connect()
     try:
-        total = _read_input(connection, input_path)
-        step("read", total, total)
-        connection.execute(
-            "CREATE TABLE features AS " + _features_sql("input", today or date.today())
-        )
-        _name_table(connection)
-        connection.execute(
-            """CREATE TABLE linkage_input AS
-               SELECT f.unique_id, n.name_zh, n.name_py, n.surname_py, f.sex, f.birth_date,
-                      f.birth_date_swapped, f.phone, f.address, f.id_key
-               FROM features f LEFT JOIN names n USING (name) ORDER BY f.row_no"""
-        )
+        total = _prepare(connection, input_path, today or date.today())
         step("features", total, total)
         linker = _linker(connection, model_path or DEFAULT_MODEL_PATH)
         predictions = linker.inference.predict(threshold_match_probability=review_threshold)
@@ -361,17 +379,7 @@ def train_csv(
     step = progress or (lambda _name, _done, _total: None)
     connection = duckdb.connect()
     try:
-        total = _read_input(connection, input_path)
-        connection.execute(
-            "CREATE TABLE features AS " + _features_sql("input", today or date.today())
-        )
-        _name_table(connection)
-        connection.execute(
-            """CREATE TABLE linkage_input AS
-               SELECT f.unique_id, n.name_zh, n.name_py, n.surname_py, f.sex, f.birth_date,
-                      f.birth_date_swapped, f.phone, f.address, f.id_key
-               FROM features f LEFT JOIN names n USING (name) ORDER BY f.row_no"""
-        )
+        total = _prepare(connection, input_path, today or date.today())
         step("features", total, total)
         db_api = DuckDBAPI(connection=connection)
         table = db_api.register("linkage_input")
