@@ -39,9 +39,27 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
 from pypinyin import lazy_pinyin
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from yilian.patients import synthetic
+
+# Imported here, not while timed. The engine under test may not exist yet, and
+# recordlinkage is an optional extra ('.[bench]'): the benchmark runs without either.
+try:
+    from yilian.patients import batch
+except ModuleNotFoundError as missing:
+    if missing.name != "yilian.patients.batch":
+        raise  # the engine exists but something it needs does not: say so
+    batch = None
+try:
+    import recordlinkage
+except ImportError:
+    recordlinkage = None
 
 SOURCES = [f"H{number:02d}" for number in range(1, 21)]
 METHODS = ("yilian", "splink", "recordlinkage")
@@ -77,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", type=Path, help="keep the CSV files here (default: temp)")
     args = parser.parse_args(argv)
+    if args.records < 1:
+        parser.error("--records must be at least 1")
 
     if args.workdir is None:
         with tempfile.TemporaryDirectory(prefix="empi-bench-") as workdir:
@@ -129,10 +149,10 @@ def run(n_records: int, seed: int, skip: set[str], workdir: Path) -> int:
 def pairwise_scores(truth: pd.Series, clusters: pd.Series) -> Scores:
     """Pairwise precision and recall from cluster sizes; records left out are singletons."""
     frame = pd.DataFrame({"person": truth})
-    frame["cluster"] = clusters.reindex(frame.index).astype(object)
-    unclustered = frame["cluster"].isna()
-    frame.loc[unclustered, "cluster"] = [f"\0single{i}" for i in range(int(unclustered.sum()))]
-    frame["cluster"] = frame["cluster"].astype(str)
+    cluster_codes, _ = pd.factorize(clusters.reindex(frame.index))  # -1 where left out
+    unclustered = cluster_codes == -1
+    cluster_codes[unclustered] = cluster_codes.max() + 1 + np.arange(unclustered.sum())
+    frame["cluster"] = cluster_codes
 
     def pairs(sizes: pd.Series) -> int:
         counts = sizes.to_numpy(dtype=np.int64)
@@ -173,9 +193,7 @@ def print_table(n_records: int, results: list[Result]) -> None:
 
 def link_with_yilian(input_path: Path, output_path: Path) -> pd.Series | None:
     """The engine under test: its output CSV names each record's person."""
-    try:
-        from yilian.patients import batch
-    except ImportError:
+    if batch is None:
         print("yilian: not available (yilian.patients.batch cannot be imported yet)")
         return None
     batch.link_csv(input_path, output_path)
@@ -206,10 +224,6 @@ def read_input(input_path: Path) -> pd.DataFrame:
 
 def link_with_splink(input_path: Path, output_path: Path) -> pd.Series:
     """Plain Splink 5 on DuckDB; every step, training included, is timed."""
-    import splink.comparison_level_library as cll
-    import splink.comparison_library as cl
-    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
-
     frame = read_input(input_path)
     settings = SettingsCreator(
         link_type="dedupe_only",
@@ -258,12 +272,11 @@ def link_with_splink(input_path: Path, output_path: Path) -> pd.Series:
     return clusters.set_index("record_id")["cluster_id"].astype(str)
 
 
-def link_with_recordlinkage(input_path: Path, output_path: Path) -> pd.Series:
+def link_with_recordlinkage(input_path: Path, output_path: Path) -> pd.Series | None:
     """The recordlinkage toolkit: blocking, binary comparisons, ECM, connected components."""
-    import recordlinkage
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
+    if recordlinkage is None:
+        print("recordlinkage: not installed (pip install -e '.[bench]')")
+        return None
     frame = read_input(input_path).set_index("record_id")
     indexer = recordlinkage.Index()
     indexer.block("birth_date")

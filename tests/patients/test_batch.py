@@ -16,7 +16,6 @@ from yilian.cli import app as cli
 from yilian.config import Settings
 from yilian.patients import batch, resident_id, synthetic
 from yilian.patients.features import link_features
-from yilian.patients.models import LinkMethod
 
 SOURCES = ("HL01", "BJ01", "BD01")
 TODAY = date(2026, 11, 23)

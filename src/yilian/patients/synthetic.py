@@ -68,7 +68,7 @@ class Region:
     province: str
     city: str  # empty for the districts of a municipality (北京, 天津)
     county: str
-    population: int  # ten thousands, 7th census, rounded: the weight of the region
+    population: int  # ten thousands, roughly, 7th census (2020): the region's weight
 
 
 REGIONS = (
@@ -286,7 +286,7 @@ class _LocalIds:
         self._next = [rng.randrange(1, 50_000) for _ in sources]
         self._styles = [index % 5 for index in range(len(sources))]
         letters = ["".join(ch for ch in source.upper() if "A" <= ch <= "Z") for source in sources]
-        self._prefixes = [(code[:2] or "HL").ljust(2, "X") for code in letters]
+        self._prefixes = [code[:2] if len(code) >= 2 else "HL" for code in letters]
         self._letters = [chr(ord("A") + index % 26) for index in range(len(sources))]
 
     def next(self, source: int) -> str:
@@ -315,7 +315,7 @@ def _new_person(
 ) -> _Person:
     """A new real person: a fresh one, or a stranger who resembles someone already made."""
     roll = rng.random()
-    twin = rng.choice(people) if people else None
+    resembled = rng.choice(people) if people else None
     sex: Literal["male", "female"] = "male" if rng.random() < 0.5 else "female"
     surname = rng.choices(pools.surnames, cum_weights=pools.surname_weights)[0]
     given_name = _given_name(rng, pools, sex)
@@ -323,22 +323,22 @@ def _new_person(
     region = rng.choices(REGIONS, cum_weights=pools.region_weights)[0]
     street = f"{rng.choice(pools.streets)}{rng.randint(1, 199)}"
     building, floor, door = rng.randint(1, 30), rng.randint(1, 24), rng.randint(1, 6)
-    apartment: tuple[int, int] | None = (building, floor * 100 + door)
+    # Seven in ten live in a flat (building and room); the rest in a house or a village.
+    apartment = (building, floor * 100 + door) if rng.random() < 0.7 else None
     phone = _phone(rng)
-    if twin is not None and roll < STRANGER_SAME_BIRTH_DATE + STRANGER_SAME_BIRTH_YEAR:
-        surname, given_name = twin.surname, twin.given_name
-        sex = twin.sex if rng.random() < 0.75 else sex
+    namesake = STRANGER_SAME_BIRTH_DATE + STRANGER_SAME_BIRTH_YEAR
+    if resembled is not None and roll < namesake:
+        surname, given_name = resembled.surname, resembled.given_name
+        sex = resembled.sex if rng.random() < 0.75 else sex
         if roll < STRANGER_SAME_BIRTH_DATE:
-            birth_date = twin.birth_date
+            birth_date = resembled.birth_date
         else:
-            birth_date = date(twin.birth_date.year, 1, 1) + timedelta(days=rng.randrange(365))
-    elif twin is not None and roll < (
-        STRANGER_SAME_BIRTH_DATE + STRANGER_SAME_BIRTH_YEAR + HOUSEHOLD_MEMBER
-    ):
-        surname = twin.surname if rng.random() < 0.8 else surname
-        region, street, apartment, phone = twin.region, twin.street, twin.apartment, twin.phone
-    if rng.random() < 0.3:
-        apartment = None  # a house or a village address
+            year_start = date(resembled.birth_date.year, 1, 1)
+            birth_date = year_start + timedelta(days=rng.randrange(365))
+    elif resembled is not None and roll < namesake + HOUSEHOLD_MEMBER:
+        surname = resembled.surname if rng.random() < 0.8 else surname
+        region, street = resembled.region, resembled.street
+        apartment, phone = resembled.apartment, resembled.phone
     # The ID carries the region of first registration: mostly where the person lives now.
     id_region = region if rng.random() < 0.85 else rng.choice(REGIONS)
     id_number = _resident_id(rng, id_region, birth_date, sex, issued_ids)
