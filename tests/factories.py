@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from yilian.auth import service as users
+from yilian.auth.models import Role, User
 from yilian.config import Settings
 from yilian.patients.service import Registration
-from yilian.auth.models import Role, User
 from yilian.registry import agreements as agreement_service
 from yilian.registry import service as registry
 from yilian.registry.models import (

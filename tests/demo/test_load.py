@@ -9,11 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from tests.conftest import demo_settings
 from tests.demo.conftest import PASSWORD
 from yilian import demo
 from yilian.auth import service as users
 from yilian.auth.models import User
 from yilian.cli import app
+from yilian.patients.models import LinkMethod, LinkReview, PatientRecord, Person, PersonStatus
 from yilian.registry import agreements as agreement_service
 from yilian.registry import service as registry
 from yilian.registry.agreements import AgreementFilter
@@ -33,7 +35,7 @@ from yilian.registry.models import (
 from yilian.registry.service import InstitutionFilter
 
 TABLES = (Region, Institution, Department, Practitioner, PractitionerRole, Agreement,
-          AgreementParty, User)
+          AgreementParty, User, PatientRecord, Person, LinkReview)
 
 
 def counts(session: Session) -> dict[str, int]:
@@ -175,7 +177,7 @@ def test_every_demo_login_signs_in_with_the_printed_password(
 def test_loading_again_changes_nothing(demo_session: Session) -> None:
     before = counts(demo_session)
 
-    again = demo.load(demo_session, password="Another#2026")
+    again = demo.load(demo_session, demo_settings("unused://"), password="Another#2026")
     demo_session.commit()
 
     assert counts(demo_session) == before
@@ -203,3 +205,27 @@ def test_cli_demo_load_prints_counts_and_logins_then_changes_nothing(
         assert account.username in first.output
     assert second.exit_code == 0, second.output
     assert "nothing changed" in second.output
+
+
+def test_demo_patients_include_the_duplicates_an_index_meets(demo_session: Session) -> None:
+    records = demo_session.scalars(select(PatientRecord)).all()
+    assert 2500 <= len(records) <= 3500
+    by_method = {m: sum(1 for r in records if r.link_method is m) for m in LinkMethod}
+    # Joined by resident ID, joined by the model without one, and people seen only once.
+    assert by_method[LinkMethod.RESIDENT_ID] > 500
+    assert by_method[LinkMethod.PROBABILISTIC] > 200
+    assert by_method[LinkMethod.NEW_PERSON] > 500
+    # The same person at the Huailai campus and at PKU People's Hospital in Beijing.
+    huailai = institution(demo_session, "PKUPH-HL").id
+    beijing = institution(demo_session, "PKUPH").id
+    both = [
+        person for person in demo_session.scalars(
+            select(Person).where(Person.status == PersonStatus.ACTIVE)
+        )
+        if {huailai, beijing} <= {r.institution_id for r in person.records}
+    ]
+    assert len(both) > 50
+    # Records without an ID, linked by the model, and some pairs left for a person to judge.
+    assert any(r.id_number_hash is None and r.link_method is LinkMethod.PROBABILISTIC
+               for r in records)
+    assert demo_session.scalar(select(func.count()).select_from(LinkReview)) > 0
