@@ -30,6 +30,7 @@ from yilian.crypto import cipher_from_settings
 from yilian.db import make_engine, make_sessionmaker, utcnow
 from yilian.patients import matching, resident_id, service, synthetic
 from yilian.patients.features import address_key, name_pinyin, normalise_name, normalise_phone
+from yilian.patients.linkage import DEFAULT_MODEL_PATH, scorer_for
 from yilian.patients.models import LinkMethod, PatientRecord, Person, Sex
 from yilian.patients.schemas import RecordCreate
 from yilian.registry import service as registry
@@ -61,6 +62,7 @@ def main() -> int:
             session.commit()
         print(f"stored {len(stored):,} records in {time.perf_counter() - started:.1f} s")
         yardstick = _yardstick(sessions, args.registrations)
+        scorer_for(DEFAULT_MODEL_PATH)  # compiled once at start-up, as `yilian serve` does
         timings, outcomes = [], {}
         for record in held_out:
             begin = time.perf_counter()

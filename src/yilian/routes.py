@@ -9,9 +9,16 @@ from yilian.audit import router as audit_api
 from yilian.auth import router as auth_api
 from yilian.auth import web as auth_web
 from yilian.fhir import router as fhir_api
+from yilian.hl7v2 import build_router as hl7v2_router
+from yilian.patients import hl7 as patients_hl7
+from yilian.patients import router as patients_api
+from yilian.patients import web as patients_web
 from yilian.portal import web as portal_web
 from yilian.registry import router as registry_api
 from yilian.registry import web as registry_web
+
+# What POST /hl7/v2 answers: every capability's HL7 v2 message handlers.
+HL7_HANDLERS = (*patients_hl7.HANDLERS,)
 
 
 def include_all(app: FastAPI) -> None:
@@ -20,7 +27,10 @@ def include_all(app: FastAPI) -> None:
     app.include_router(auth_api.router)
     app.include_router(audit_api.router)
     app.include_router(fhir_api.router)
+    app.include_router(hl7v2_router(HL7_HANDLERS))
     app.include_router(registry_api.router)
+    app.include_router(patients_api.router)
     app.include_router(auth_web.router)
     app.include_router(portal_web.router)
     app.include_router(registry_web.router)
+    app.include_router(patients_web.router)

@@ -14,7 +14,11 @@ Layout (each capability adds one mapping module and one line in ``router.py``):
   PractitionerRole; ``registry_search`` (Organization, Location) and
   ``practitioner_search`` (Practitioner, PractitionerRole) read and search them.
 - ``audit`` — AuditEvent from the audit trail (mapping, read and search).
-- ``router``     — ``/fhir/r4``: ``metadata`` (public) and, per handler, read and search.
+- ``patient`` — persons of the patient index as Patient, and posted Patients read back
+  into the index's terms; ``patient_search`` (read, search, create) and ``patient_match``
+  (``Patient/$match``). Patient is routed by hand, its routes needing the settings.
+- ``router``     — ``/fhir/r4``: ``metadata`` (public) and, per handler, read and search;
+  Patient's read, search, create and ``$match``.
 
 Mapping functions build plain dicts; every resource leaving the server is validated
 with the R4B model of its type before it is sent.

@@ -28,19 +28,41 @@ Searcher = Callable[[Session, Principal, SearchQuery], SearchResult]
 
 
 @dataclass(frozen=True)
-class ResourceHandler:
+class Operation:
+    """An operation on a resource type (``Patient/$match``), as the statement lists it."""
+
+    name: str  # without the "$"
+    definition: str  # canonical URL of its OperationDefinition
+    documentation: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceDeclaration:
+    """What the CapabilityStatement says about a resource type: its interactions, search
+    parameters and operations, and the permission reading it needs.
+
+    A type whose routes need more than :class:`ResourceHandler` gives (Patient: the field
+    cipher, create, ``$match``) is declared with this and routed by hand in ``router``.
+    """
+
+    resource_type: str
+    action: Action
+    documentation: str
+    search_params: tuple[SearchParam, ...]
+    interactions: tuple[str, ...] = ("read", "search-type")
+    operations: tuple[Operation, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceHandler(ResourceDeclaration):
     """A resource type the facade serves: read by id and search, behind one permission.
 
     ``read`` raises :class:`yilian.errors.NotFound` for an unknown id (or one the
     principal may not see); ``search`` returns one page and the total.
     """
 
-    resource_type: str
-    action: Action
-    documentation: str
     read: Reader
     search: Searcher
-    search_params: tuple[SearchParam, ...]
 
 
 def not_found(resource_type: str, resource_id: str) -> NotFound:
@@ -64,21 +86,27 @@ def _param_entry(param: SearchParam) -> dict[str, str]:
     return entry
 
 
-def _resource_entry(handler: ResourceHandler) -> dict[str, Any]:
-    return {
+def _resource_entry(handler: ResourceDeclaration) -> dict[str, Any]:
+    entry: dict[str, Any] = {
         "type": handler.resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{handler.resource_type}",
         "documentation": handler.documentation,
-        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "interaction": [{"code": code} for code in handler.interactions],
         "versioning": "no-version",
         "readHistory": False,
         "updateCreate": False,
         "searchParam": [_param_entry(param) for param in handler.search_params],
     }
+    if handler.operations:
+        entry["operation"] = [
+            {"name": op.name, "definition": op.definition, "documentation": op.documentation}
+            for op in handler.operations
+        ]
+    return entry
 
 
 def capability_statement(
-    handlers: Sequence[ResourceHandler], *, base_url: str, now: datetime
+    handlers: Sequence[ResourceDeclaration], *, base_url: str, now: datetime
 ) -> dict[str, Any]:
     """The CapabilityStatement of this running server (``GET /fhir/r4/metadata``)."""
     return {
@@ -89,9 +117,11 @@ def capability_statement(
         "name": "YilianFhirFacade",
         "title": "医联 FHIR R4 接口 / Yilian FHIR R4 facade",
         "description": (
-            "Read-only FHIR R4 view of the Yilian regional medical-collaboration platform: "
-            "the registry (institutions, departments, sites, practitioners and their roles) "
-            "and the audit trail."
+            "FHIR R4 view of the Yilian regional medical-collaboration platform: the registry "
+            "(institutions, departments, sites, practitioners and their roles) and the audit "
+            "trail, read-only; and the patient index (EMPI), where Patient is one person "
+            "across the network: read, search, create (register a local patient number) and "
+            "$match."
         ),
         "kind": "instance",
         "software": {"name": "Yilian", "version": __version__},
@@ -115,7 +145,9 @@ def capability_statement(
                         "Every interaction except this CapabilityStatement needs a bearer "
                         "token from POST /api/v1/auth/token (OAuth2 password flow). "
                         "Permissions follow the user's role: AuditEvent is for platform "
-                        "administrators (all) and hospital administrators (their institutions)."
+                        "administrators (all) and hospital administrators (their institutions); "
+                        "staff see the patients their institutions registered or were shared, "
+                        "platform administrators every patient."
                     ),
                 },
                 "resource": [_resource_entry(handler) for handler in handlers],

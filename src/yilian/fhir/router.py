@@ -1,24 +1,30 @@
 """``/fhir/r4``: the CapabilityStatement (public) and read + search of every handler.
 
 Routes are generated from :data:`HANDLERS`, each behind its handler's permission, so a
-new resource type is one handler away. Errors on these paths are answered as
-OperationOutcome by the application's error handlers.
+new resource type is one handler away. Patient, whose routes need the settings (the field
+cipher, the match thresholds) and which also takes create and ``$match``, is routed by hand
+below. Errors on these paths are answered as OperationOutcome by the application's error
+handlers.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
 
-from yilian.auth.permissions import Principal
+from yilian.auth.permissions import Action, Principal
 from yilian.db import utcnow
 from yilian.deps import AppSettings, DbSession, RequirePermission
-from yilian.fhir import audit, practitioner_search, registry_search
+from yilian.fhir import audit, patient_match, patient_search, practitioner_search, registry_search
 from yilian.fhir.bundle import FHIR_JSON, fhir_response, searchset
-from yilian.fhir.capability import ResourceHandler, capability_statement
-from yilian.fhir.search import MAX_COUNT, parse_search
+from yilian.fhir.capability import (
+    ResourceDeclaration,
+    ResourceHandler,
+    capability_statement,
+)
+from yilian.fhir.search import MAX_COUNT, SearchParam, SearchQuery, parse_search
 
 PREFIX = "/fhir/r4"
 HANDLERS: tuple[ResourceHandler, ...] = (
@@ -26,6 +32,9 @@ HANDLERS: tuple[ResourceHandler, ...] = (
     *practitioner_search.HANDLERS,
     *audit.HANDLERS,
 )
+# Every resource type the CapabilityStatement lists: the generated ones and Patient.
+DECLARATIONS: tuple[ResourceDeclaration, ...] = (*HANDLERS, patient_search.PATIENT)
+FhirBody = Annotated[dict[str, Any], Body(media_type=FHIR_JSON)]
 
 router = APIRouter(prefix=PREFIX, tags=["fhir"])
 _FHIR_ANSWER: dict[int | str, dict[str, Any]] = {200: {"content": {FHIR_JSON: {}}}}
@@ -48,7 +57,18 @@ def _wants_lenient(request: Request) -> bool:
 def read_capability_statement(request: Request, settings: AppSettings) -> Response:
     """What this server supports: resources, interactions, search parameters."""
     return fhir_response(
-        capability_statement(HANDLERS, base_url=base_url(request, settings), now=utcnow())
+        capability_statement(DECLARATIONS, base_url=base_url(request, settings), now=utcnow())
+    )
+
+
+def _parse(
+    request: Request, settings: AppSettings, params: tuple[SearchParam, ...]
+) -> SearchQuery:
+    return parse_search(
+        request.query_params.multi_items(),
+        params,
+        lenient=_wants_lenient(request),
+        max_count=min(MAX_COUNT, settings.page_size_max),
     )
 
 
@@ -68,12 +88,7 @@ def _add_routes(handler: ResourceHandler) -> None:
         settings: AppSettings,
         principal: Principal = RequirePermission(handler.action),
     ) -> Response:
-        query = parse_search(
-            request.query_params.multi_items(),
-            handler.search_params,
-            lenient=_wants_lenient(request),
-            max_count=min(MAX_COUNT, settings.page_size_max),
-        )
+        query = _parse(request, settings, handler.search_params)
         result = handler.search(session, principal, query)
         return fhir_response(
             searchset(base_url=base_url(request, settings), resource_type=name, query=query,
@@ -92,3 +107,71 @@ def _add_routes(handler: ResourceHandler) -> None:
 
 for _handler in HANDLERS:
     _add_routes(_handler)
+
+
+# ---------------------------------------------------------------- Patient
+# Routed by hand: the routes need the settings, and Patient also takes create and $match.
+
+
+@router.post("/Patient/$match", summary="Patient $match (EMPI)",
+             response_class=Response, responses=_FHIR_ANSWER)
+def match_patients(
+    request: Request,
+    body: FhirBody,
+    session: DbSession,
+    settings: AppSettings,
+    principal: Principal = RequirePermission(Action.PATIENT_READ),
+) -> Response:
+    """The people a described patient may be, most likely first, graded (FHIR Patient-match)."""
+    return fhir_response(patient_match.match_patients(
+        session, settings, principal, body, base_url=base_url(request, settings)
+    ))
+
+
+@router.get("/Patient/{resource_id}", name="fhir_read_Patient", summary="Read Patient",
+            response_class=Response, responses=_FHIR_ANSWER)
+def read_patient(
+    resource_id: str,
+    session: DbSession,
+    settings: AppSettings,
+    principal: Principal = RequirePermission(Action.PATIENT_READ),
+) -> Response:
+    """Read one person of the patient index."""
+    return fhir_response(patient_search.read_patient(session, settings, principal, resource_id))
+
+
+@router.get("/Patient", name="fhir_search_Patient", summary="Search Patient",
+            response_class=Response, responses=_FHIR_ANSWER)
+def search_patients(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    principal: Principal = RequirePermission(Action.PATIENT_READ),
+) -> Response:
+    """Search Patient (see /fhir/r4/metadata for the parameters)."""
+    query = _parse(request, settings, patient_search.PATIENT.search_params)
+    result = patient_search.search_patients(session, settings, principal, query)
+    return fhir_response(
+        searchset(base_url=base_url(request, settings), resource_type="Patient", query=query,
+                  result=result)
+    )
+
+
+@router.post("/Patient", name="fhir_create_Patient", summary="Create Patient",
+             status_code=201, response_class=Response,
+             responses={201: {"content": {FHIR_JSON: {}}}})
+def create_patient(
+    request: Request,
+    body: FhirBody,
+    session: DbSession,
+    settings: AppSettings,
+    principal: Principal = RequirePermission(Action.PATIENT_WRITE),
+) -> Response:
+    """Register a patient number at an institution; the answer is the person it linked to."""
+    created = patient_search.create_patient(session, settings, principal, body)
+    response = fhir_response(created.resource, status_code=201)
+    response.headers["Location"] = (
+        f"{base_url(request, settings)}/Patient/{created.resource['id']}"
+    )
+    response.headers[patient_search.LINK_OUTCOME_HEADER] = created.outcome.value
+    return response

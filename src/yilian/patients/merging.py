@@ -267,11 +267,16 @@ def list_reviews(
     if scope is None:
         raise PermissionDenied("无权查看审核队列", "You may not see the review queue")
     if scope is Scope.OWN:
-        mine = select(PatientRecord.id).where(
+        # Only items both of whose people the administrator stewards (see _may_steward):
+        # deciding "same person" merges them, and the page shows both records in full.
+        stewarded_people = select(PatientRecord.person_id).where(
             PatientRecord.institution_id.in_(sorted(principal.institution_ids))
         )
+        stewarded = select(PatientRecord.id).where(
+            PatientRecord.person_id.in_(stewarded_people)
+        )
         query = query.where(
-            or_(LinkReview.record_id.in_(mine), LinkReview.candidate_record_id.in_(mine))
+            LinkReview.record_id.in_(stewarded), LinkReview.candidate_record_id.in_(stewarded)
         )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = list(
@@ -289,13 +294,10 @@ def get_review_or_raise(session: Session, principal: Principal, *, review_id: in
     review = session.get(LinkReview, review_id)
     if review is None:
         raise NotFound("待审核记录", "Review item", review_id)
-    scope = scope_of(principal, Action.PATIENT_LINK)
-    if scope is not Scope.NETWORK and not (
-        scope is Scope.OWN
-        and {review.record.institution_id, review.candidate_record.institution_id}
-        & principal.institution_ids
-    ):
-        raise NotFound("待审核记录", "Review item", review_id)
+    try:
+        _may_steward(principal, review.record.person, review.candidate_record.person)
+    except PermissionDenied:
+        raise NotFound("待审核记录", "Review item", review_id) from None
     for record in (review.record, review.candidate_record):
         audit.record(
             session,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from yilian.patients.models import (
     InsuranceScheme,
@@ -141,6 +141,13 @@ class ReviewRead(ReadModel):
     decision_reason: str
 
 
+class ReviewDetailRead(ReviewRead):
+    """A review item with its two records side by side (ID and phone masked)."""
+
+    record: RecordRead
+    candidate_record: RecordRead
+
+
 class ReviewDecision(WriteModel):
     """A reviewer's answer: the same person (merge) or not."""
 
@@ -158,6 +165,12 @@ class MergeRequest(WriteModel):
 
 class UnmergeRequest(WriteModel):
     """Undo a merge, putting back the records it moved."""
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class DetachRequest(WriteModel):
+    """Take a wrongly linked record out of its person, into a new person of its own."""
 
     reason: str = Field(min_length=1, max_length=500)
 
@@ -184,7 +197,9 @@ class ShareCreate(WriteModel):
     institution_id: int
     reason: SharingReason = SharingReason.CONSENT
     source_ref: str = Field(default="", max_length=64)
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="With a time zone, e.g. 2026-12-31T23:59:59+08:00"
+    )
 
 
 class ShareRead(ReadModel):

@@ -17,7 +17,7 @@ from sqlalchemy import Select, exists, false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from yilian.audit import service as audit
-from yilian.auth.permissions import Action, Principal, Scope, scope_of
+from yilian.auth.permissions import Action, Principal, Scope, authorize, scope_of
 from yilian.config import Settings
 from yilian.crypto import cipher_from_settings
 from yilian.db import utcnow
@@ -43,7 +43,7 @@ from yilian.patients.models import (
     ReviewStatus,
     Sex,
 )
-from yilian.patients.schemas import RecordCreate, RecordFields, RecordUpdate
+from yilian.patients.schemas import RecordCreate, RecordFields, RecordUpdate, ShareCreate
 from yilian.registry import service as registry
 
 __all__ = [
@@ -54,7 +54,10 @@ __all__ = [
     "get_record_by_local_id",
     "get_record_or_raise",
     "list_persons",
+    "list_shares",
     "register_record",
+    "revoke_share",
+    "share_person",
     "update_record",
     "visible_person_ids",
 ]
@@ -108,7 +111,7 @@ def can_view(session: Session, principal: Principal, person: Person) -> bool:
     visible = visible_person_ids(principal)
     if visible is None:
         return True
-    ids = lineage_ids(session, person)
+    ids = lineage_ids(session, current_person(session, person_id=person.id) or person)
     subquery = visible.subquery()
     return bool(session.scalar(select(exists().where(subquery.c[0].in_(ids)))))
 
@@ -242,6 +245,70 @@ def list_persons(
         detail={"returned": [p.id for p in people], "total": total},
     )
     return people, total
+
+
+# ---------------------------------------------------------------- sharing
+
+
+def share_person(
+    session: Session, principal: Principal | None, *, person: Person, data: ShareCreate
+) -> PatientShare:
+    """Let another institution see a person's records, for a reason (consent, referral…)."""
+    if principal is not None:
+        authorize(principal, Action.PATIENT_SHARE)
+        if not can_view(session, principal, person):
+            raise NotFound("患者", "Patient", person.id)
+    if person.status is not PersonStatus.ACTIVE:
+        raise Conflict(
+            "person_not_active",
+            f"患者 {person.id} 已合并至 {person.merged_into_id}，请对后者操作",
+            f"Patient {person.id} was merged into {person.merged_into_id}; act on that one",
+        )
+    registry.get_institution_or_raise(session, institution_id=data.institution_id)
+    if data.expires_at is not None and data.expires_at <= utcnow():
+        raise InvalidInput(
+            "share_expired", "授权截止时间已过", "The sharing would already have expired"
+        )
+    share = PatientShare(
+        person_id=person.id,
+        institution_id=data.institution_id,
+        reason=data.reason,
+        source_ref=data.source_ref,
+        granted_by=_actor(session),
+        expires_at=data.expires_at,
+    )
+    session.add(share)
+    session.flush()
+    return share
+
+
+def list_shares(session: Session, *, person: Person) -> list[PatientShare]:
+    """Every share of the person and of those merged into it, newest first."""
+    return list(
+        session.scalars(
+            select(PatientShare)
+            .where(PatientShare.person_id.in_(lineage_ids(session, person)))
+            .order_by(PatientShare.granted_at.desc(), PatientShare.id.desc())
+        )
+    )
+
+
+def revoke_share(
+    session: Session, principal: Principal | None, *, person: Person, share_id: int
+) -> PatientShare:
+    """End a share at once; the row stays, with the time it was revoked."""
+    if principal is not None:
+        authorize(principal, Action.PATIENT_SHARE)
+        if not can_view(session, principal, person):
+            raise NotFound("患者", "Patient", person.id)
+    share = session.get(PatientShare, share_id)
+    if share is None or share.person_id not in lineage_ids(session, person):
+        raise NotFound("授权", "Share", share_id)
+    if share.revoked_at is not None:
+        raise Conflict("share_revoked", "该授权已撤销", "This share was already revoked")
+    share.revoked_at = utcnow()
+    session.flush()
+    return share
 
 
 # ---------------------------------------------------------------- registration
