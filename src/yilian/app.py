@@ -24,6 +24,7 @@ from yilian.config import Settings, get_settings
 from yilian.db import make_engine, make_sessionmaker
 from yilian.deps import SAFE_METHODS, audit_context
 from yilian.errors import InvalidInput, YilianError
+from yilian.patients.linkage import DEFAULT_MODEL_PATH, scorer_for
 from yilian.validation import describe_validation_errors
 from yilian.webui import PACKAGE_DIR, build_environment, current_language, render
 
@@ -233,6 +234,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.templates = build_environment()
+    # Compile the patient index's scoring SQL now (once per process), not in the first
+    # registration a clerk makes; a broken model file stops start-up with its reason.
+    scorer_for(settings.empi_model_path or DEFAULT_MODEL_PATH)
     _install_middleware(app, settings)
     _install_error_handlers(app)
 

@@ -17,9 +17,10 @@ from yilian.audit.models import AuditEvent
 from yilian.auth.models import Role
 from yilian.config import Settings
 from yilian.fhir import systems
-from yilian.fhir.patient import human_names, mask_phone, split_name
+from yilian.fhir.patient import human_names, split_name
 from yilian.patients import merging
 from yilian.patients.models import PatientRecord, Person
+from yilian.patients.service import mask_phone
 
 BORN = date(1975, 6, 2)
 ZHANG_ID = resident_id_number("130730", BORN, 45, male=True)

@@ -75,3 +75,61 @@ def test_birth_date_contradicting_the_id_is_flagged(session: Session, settings: 
                     birth_date=date(1968, 3, 15), id_number=SONG_ID)
     assert RecordFlag.BIRTH_DATE_DIFFERS.value in made.record.flags
     assert RecordFlag.SEX_DIFFERS.value in made.record.flags
+
+
+def _update(session: Session, settings: Settings, record: PatientRecord, **fields: object):
+    from yilian.patients import service as patients
+    from yilian.patients.schemas import RecordUpdate
+
+    return patients.update_record(
+        session, settings, None, record=record, data=RecordUpdate.model_validate(fields)
+    )
+
+
+def test_gaining_an_id_another_person_holds_moves_the_record_there(
+    session: Session, settings: Settings
+) -> None:
+    county = make_institution(session)
+    beijing = make_institution(session, region_code="110102", level=3)
+    song = register(session, settings, beijing, "A-88", name="宋秀兰", sex="female",
+                    birth_date=BORN, id_number=SONG_ID)
+    # Two records of a look-alike without an ID, linked to each other by the model.
+    first = register(session, settings, county, "1", name="宋秀英", sex="female",
+                     birth_date=date(1972, 5, 9), phone="13900001111", address="怀来县存瑞镇")
+    second = register(session, settings, county, "2", name="宋秀英", sex="female",
+                      birth_date=date(1972, 5, 9), phone="13900001111", address="怀来县存瑞镇")
+    assert second.person.id == first.person.id != song.person.id
+    # The clerk finds the second record was really Song's and types her resident ID in.
+    moved = _update(session, settings, second.record, id_number=SONG_ID, birth_date=str(BORN),
+                    name="宋秀兰")
+    assert moved.person.id == song.person.id
+    assert moved.outcome is LinkMethod.RESIDENT_ID
+    assert [r.id for r in first.person.records] == [first.record.id]
+
+
+def test_clearing_a_name_or_address_is_allowed(session: Session, settings: Settings) -> None:
+    county = make_institution(session)
+    made = register(session, settings, county, "5", name="王芳", sex="female",
+                    id_number=SONG_ID, address="怀来县")
+    changed = _update(session, settings, made.record, address=None, sex=None)
+    assert changed.record.address == ""
+    assert changed.record.sex.value == "unknown"
+    assert changed.person.id == made.person.id
+
+
+def test_roles_without_patient_rights_cannot_register(
+    session: Session, settings: Settings
+) -> None:
+    from yilian.auth.models import Role
+    from yilian.auth.permissions import Principal
+    from yilian.errors import PermissionDenied
+    from yilian.patients import service as patients
+    from yilian.patients.schemas import RecordCreate
+
+    county = make_institution(session)
+    analyst = Principal(user_id=1, username="analyst", role=Role.COMMISSION_ANALYST,
+                        institution_id=county.id, institution_ids=frozenset({county.id}))
+    with pytest.raises(PermissionDenied):
+        patients.register_record(session, settings, analyst, data=RecordCreate(
+            institution_id=county.id, local_id="x", name="王芳"))
+    assert session.query(PatientRecord).count() == 0

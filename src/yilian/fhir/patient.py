@@ -88,13 +88,6 @@ class PatientView:
     redacted: bool  # some value is masked
 
 
-def mask_phone(number: str) -> str:
-    """A phone number for display: the last four digits, and a mobile's first three."""
-    head = 3 if len(number) == 11 else 0
-    hidden = max(len(number) - head - 4, 0)
-    return number[:head] + "*" * hidden + number[head + hidden:]
-
-
 def split_name(name: str) -> tuple[str, str] | None:
     """(family, given) of a 2–4 character Chinese name (欧阳娜娜 → 欧阳, 娜娜), else None.
 

@@ -35,7 +35,6 @@ from yilian.fhir.patient import (
     SourceRecord,
     describe_patient,
     has_characters,
-    mask_phone,
     patient_resource,
     pinyin_key,
 )
@@ -131,7 +130,7 @@ def patient_view(
         ],
         resident_id=resident_id,
         phones=list(dict.fromkeys(
-            number if mine else mask_phone(number) for number, mine in phones.items()
+            number if mine else patients.mask_phone(number) for number, mine in phones.items()
         )),
         addresses=list(dict.fromkeys(record.address for record in records if record.address)),
         insured_region_code=newest.insured_region_code if newest else None,

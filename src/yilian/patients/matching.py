@@ -27,9 +27,13 @@ __all__ = [
     "Candidate",
     "MatchGrade",
     "PersonMatch",
+    "candidate_row",
     "features_of",
     "find_matches",
     "grade",
+    "id_hash",
+    "phone_hash",
+    "score_records",
 ]
 
 ID_FIELD = "patient_record.id_number"
@@ -63,9 +67,13 @@ class PersonMatch:
 
 
 def grade(probability: float, settings: Settings) -> str:
-    """The FHIR match grade of a probability under this deployment's thresholds."""
+    """The FHIR match grade of a model's probability under this deployment's thresholds.
+
+    A model never answers ``certain``, however close to 1 it scores: that grade is for an
+    exact resident ID or patient number, which the caller establishes itself.
+    """
     if probability >= settings.empi_link_threshold:
-        return MatchGrade.PROBABLE if probability < 1.0 else MatchGrade.CERTAIN
+        return MatchGrade.PROBABLE
     if probability >= settings.empi_review_threshold:
         return MatchGrade.POSSIBLE
     return MatchGrade.CERTAINLY_NOT
@@ -150,7 +158,8 @@ def _candidates(
     return [Candidate(record, person) for record, person in session.execute(query)]
 
 
-def _candidate_row(cipher: FieldCipher, record: PatientRecord) -> dict[str, str | None]:
+def candidate_row(cipher: FieldCipher, record: PatientRecord) -> dict[str, str | None]:
+    """A stored record as the model's input row (its phone decrypted for comparison)."""
     phone = cipher.decrypt(PHONE_FIELD, record.phone_cipher) if record.phone_cipher else None
     row = features_of(
         name=record.name,
@@ -190,9 +199,8 @@ def find_matches(
     if not found:
         return []
     by_id = {str(c.record.id): c for c in found}
-    scorer = scorer_for(settings.empi_model_path or DEFAULT_MODEL_PATH)
-    scores = scorer.score(
-        features.as_row("new"), [_candidate_row(cipher, c.record) for c in found]
+    scores = score_records(
+        settings, features, [candidate_row(cipher, c.record) for c in found]
     )
     best: dict[int, PersonMatch] = {}
     for score in scores:
@@ -203,6 +211,10 @@ def find_matches(
     return sorted(best.values(), key=lambda m: (-m.score.match_weight, m.person.id))
 
 
-def top(matches: Sequence[PersonMatch], threshold: float) -> list[PersonMatch]:
-    """The matches scoring at or above a probability threshold."""
-    return [m for m in matches if m.score.match_probability >= threshold]
+def score_records(
+    settings: Settings, features: LinkFeatures, rows: Sequence[dict[str, str | None]]
+) -> list[PairScore]:
+    """Score the features against stored records' rows with the configured model."""
+    scorer = scorer_for(settings.empi_model_path or DEFAULT_MODEL_PATH)
+    return scorer.score(features.as_row("new"), rows)
+

@@ -16,9 +16,8 @@ from fastapi import APIRouter, Depends, Query
 
 from yilian.auth.permissions import Action, Principal
 from yilian.config import Settings
-from yilian.crypto import cipher_from_settings
 from yilian.deps import AppSettings, CurrentPrincipal, DbSession, RequirePermission
-from yilian.patients import matching, merging
+from yilian.patients import merging
 from yilian.patients import service as patients
 from yilian.patients.models import LinkReview, PatientRecord, Person, ReviewStatus
 from yilian.patients.schemas import (
@@ -56,28 +55,10 @@ Sharer = Annotated[Principal, RequirePermission(Action.PATIENT_SHARE)]
 # ---------------------------------------------------------------- masked shapes
 
 
-def mask_phone(phone: str) -> str:
-    """The number for display: the last 4 digits, and a mobile's first 3 (``138****5678``).
-
-    The same rule as the FHIR Patient's telecom, so both show a number alike.
-    """
-    head = 3 if len(phone) == 11 else 0
-    hidden = max(len(phone) - head - 4, 0)
-    return phone[:head] + "*" * hidden + phone[head + hidden:]
-
-
-def masked_phone(settings: Settings, record: PatientRecord) -> str:
-    """The record's phone number, decrypted only to be masked."""
-    if not record.phone_cipher:
-        return ""
-    phone = cipher_from_settings(settings).decrypt(matching.PHONE_FIELD, record.phone_cipher)
-    return mask_phone(phone)
-
-
 def record_read(settings: Settings, record: PatientRecord) -> RecordRead:
     """A source record as the API and pages show it: ID and phone masked."""
     shown = RecordRead.model_validate(record)
-    return shown.model_copy(update={"phone_masked": masked_phone(settings, record)})
+    return shown.model_copy(update={"phone_masked": patients.masked_phone(settings, record)})
 
 
 def person_read(

@@ -153,6 +153,22 @@ def visible_records(principal: Principal, person: Person) -> list[PatientRecord]
     return list(person.records)
 
 
+def mask_phone(number: str) -> str:
+    """A phone number for display: the last four digits, and a mobile's first three
+    (``138****5678``). The API, the pages and FHIR all show numbers this way."""
+    head = 3 if len(number) == 11 else 0
+    hidden = max(len(number) - head - 4, 0)
+    return number[:head] + "*" * hidden + number[head + hidden :]
+
+
+def masked_phone(settings: Settings, record: PatientRecord) -> str:
+    """The record's phone number, decrypted only to be masked."""
+    if not record.phone_cipher:
+        return ""
+    phone = cipher_from_settings(settings).decrypt(matching.PHONE_FIELD, record.phone_cipher)
+    return mask_phone(phone)
+
+
 def get_record_or_raise(session: Session, principal: Principal, *, record_id: int) -> PatientRecord:
     """A source record whose person the principal may see (404 otherwise); audited."""
     record = session.get(PatientRecord, record_id)
@@ -400,12 +416,7 @@ def register_record(
             "institution_required", "请指定登记机构", "Say which institution registers the patient"
         )
     registry.get_institution_or_raise(session, institution_id=institution_id)
-    if principal is not None and scope_of(principal, Action.PATIENT_WRITE) is Scope.OWN and (
-        institution_id not in principal.institution_ids
-    ):
-        raise PermissionDenied(
-            "只能为本机构登记患者", "You can only register patients at your own institution"
-        )
+    _authorize_write(principal, institution_id)
     if get_record_by_local_id(session, institution_id=institution_id, local_id=data.local_id):
         raise Conflict(
             "patient_record_exists",
@@ -427,35 +438,72 @@ def update_record(
     data: RecordUpdate,
 ) -> Registration:
     """Change a source record; relink it when what identifies the patient changed (ADT^A08)."""
-    if principal is not None and scope_of(principal, Action.PATIENT_WRITE) is Scope.OWN and (
-        record.institution_id not in principal.institution_ids
-    ):
-        raise PermissionDenied(
-            "只能修改本机构的患者记录", "You can only change your own institution's records"
-        )
+    _authorize_write(principal, record.institution_id)
+    changes = data.model_dump(exclude_unset=True)
+    # Clearing a text field leaves it empty and clearing the sex leaves it unknown.
+    changes.update({k: "" for k in ("name", "address") if k in changes and changes[k] is None})
+    if "sex" in changes and changes["sex"] is None:
+        changes["sex"] = Sex.UNKNOWN
     before = _features(record, settings)
-    merged = _current_fields(record, settings).model_copy(
-        update=data.model_dump(exclude_unset=True)
+    merged = RecordFields.model_validate(
+        {**_current_fields(record, settings).model_dump(), **changes}
     )
-    merged = RecordFields.model_validate(merged.model_dump())
     checked = _check(merged)
     old_person = record.person
     _write_fields(record, merged, checked, settings)
     session.flush()
-    if _features(record, settings) == before:
+    if _features(record, settings) == before or _still_belongs(
+        session, settings, record, old_person
+    ):
         _refresh_person(session, old_person)
         return Registration(record, old_person, record.link_method, record.match_probability)
-    siblings = [r for r in old_person.records if r.id != record.id]
-    conflict = (
-        record.id_number_hash is not None
-        and any(r.id_number_hash not in (None, record.id_number_hash) for r in siblings)
+    # What identifies the patient changed so much the record no longer fits its person:
+    # link it afresh, as if newly registered.
+    return _link_new(session, settings, record, actor=_actor(session), relink_from=old_person)
+
+
+def _authorize_write(principal: Principal | None, institution_id: int) -> None:
+    """Staff write records only at institutions in their reach (system callers anywhere)."""
+    if principal is None:
+        return
+    scope = scope_of(principal, Action.PATIENT_WRITE)
+    if scope is Scope.NETWORK:
+        return
+    if scope is None or institution_id not in principal.institution_ids:
+        raise PermissionDenied(
+            "只能登记或修改本机构的患者记录",
+            "You can only register or change your own institution's patient records",
+        )
+
+
+def _still_belongs(
+    session: Session, settings: Settings, record: PatientRecord, person: Person
+) -> bool:
+    """Whether a changed record still fits the other records of its person.
+
+    It does when it shares a resident ID with one of them, or the model still links it to
+    one of them; never when it now holds an ID that another record or person holds.
+    """
+    siblings = [r for r in person.records if r.id != record.id]
+    if not siblings:
+        return False
+    if record.id_number_hash is not None:
+        if any(r.id_number_hash not in (None, record.id_number_hash) for r in siblings):
+            return False
+        holder = session.scalar(
+            select(Person.id).where(Person.id_number_hash == record.id_number_hash)
+        )
+        if holder is not None and holder != person.id:
+            return False
+        if any(r.id_number_hash == record.id_number_hash for r in siblings):
+            return True
+    cipher = cipher_from_settings(settings)
+    scores = matching.score_records(
+        settings,
+        _features(record, settings),
+        [matching.candidate_row(cipher, sibling) for sibling in siblings],
     )
-    if siblings and not conflict:
-        _refresh_person(session, old_person)
-        return Registration(record, old_person, record.link_method, record.match_probability)
-    # Alone in its person, or now contradicting it: link afresh as if newly registered.
-    result = _link_new(session, settings, record, actor=_actor(session), relink_from=old_person)
-    return result
+    return any(score.match_probability >= settings.empi_link_threshold for score in scores)
 
 
 def _current_fields(record: PatientRecord, settings: Settings) -> RecordFields:
@@ -525,9 +573,7 @@ def _link_new(
     previous = record.person if record.person_id is not None else None
     moved_from = previous.id if previous is not None and previous is not person else None
     record.person = person
-    record.link_method = method if relink_from is None else (
-        LinkMethod.NEW_PERSON if method is LinkMethod.NEW_PERSON else method
-    )
+    record.link_method = method
     record.match_probability = probability
     record.linked_at = utcnow()
     session.add(record)
@@ -543,9 +589,12 @@ def _link_new(
             reason=method.value,
         )
     )
-    _refresh_person(session, person)
     if previous is not None and previous is not person:
+        # The person it left gives up the record's ID before the new one takes it.
         _retire_if_empty(session, previous, into=person)
+        if previous.status is PersonStatus.ACTIVE:
+            _refresh_person(session, previous)
+    _refresh_person(session, person)
     reviews = _open_reviews(session, settings, record, person, matches)
     return Registration(record, person, method, probability, reviews)
 
