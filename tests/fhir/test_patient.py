@@ -405,3 +405,40 @@ def test_names_split_at_the_surname_and_phones_keep_their_last_four_digits() -> 
     assert mask_phone("13812345678") == "138****5678"
     assert mask_phone("03135123456") == "031****3456"  # 11 digits: read like a mobile
     assert mask_phone("5123456") == "***3456"
+
+
+def test_match_foretells_what_registration_then_does(
+    client: TestClient, session: Session, settings: Settings, network: Network,
+    readers: Readers,
+) -> None:
+    """$match and online registration agree: a probable or certain top match is the person
+    the record then joins, and no such match means the record becomes a new person."""
+    from yilian.patients import synthetic
+
+    institutions = {"PKUPH-HL": network.huailai, "BCH-BD": network.baoding}
+    records = synthetic.generate(120, sources=tuple(institutions), seed=4)
+    for record in records:
+        described: dict[str, Any] = {"resourceType": "Patient"}
+        if record.name:
+            described["name"] = [{"text": record.name}]
+        if record.sex:
+            described["gender"] = record.sex
+        if record.birth_date:
+            described["birthDate"] = record.birth_date.isoformat()
+        if record.phone:
+            described["telecom"] = [{"system": "phone", "value": record.phone}]
+        if record.address:
+            described["address"] = [{"text": record.address}]
+        if record.id_number:
+            described["identifier"] = [{"system": systems.RESIDENT_ID, "value": record.id_number}]
+        found = [g for g in grades(match(client, readers.root, described, count=1))
+                 if g[1] in ("certain", "probable")]
+        made = register(session, settings, institutions[record.source], record.local_id,
+                        name=record.name, sex=record.sex or "unknown",
+                        birth_date=record.birth_date, id_number=record.id_number,
+                        phone=record.phone, address=record.address or "")
+        session.commit()
+        if found:
+            assert str(made.person.id) == found[0][0], record.record_id
+        else:
+            assert made.outcome.value == "new_person", record.record_id
