@@ -78,6 +78,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # A 64 MB page cache per connection (the default is 2 MB): the patient index's
+            # lookups jump around tables of a million rows.
+            cursor.execute("PRAGMA cache_size=-65536")
             cursor.close()
 
         return engine

@@ -74,7 +74,9 @@ class Scorer:
     def __init__(self, model_path: Path = DEFAULT_MODEL_PATH) -> None:
         self.model_path = model_path
         self.model: dict[str, Any] = json.loads(model_path.read_text(encoding="utf-8"))
-        self._connection = duckdb.connect()
+        # One thread: a handful of pairs gains nothing from more, and idle DuckDB workers
+        # would compete with the request threads for the CPU.
+        self._connection = duckdb.connect(config={"threads": 1})
         self._sql = self._compile()
         self._labels = self._level_labels()
         self._local = threading.local()
@@ -134,11 +136,11 @@ class Scorer:
             f"INSERT INTO {_LEFT} VALUES ({placeholders})",  # noqa: S608
             [record.get(column) for column in model.COLUMNS],
         )
-        cursor.register("empi_candidate_rows", _arrow(candidates))
-        try:
-            cursor.execute(f"INSERT INTO {_RIGHT} SELECT * FROM empi_candidate_rows")  # noqa: S608
-        finally:
-            cursor.unregister("empi_candidate_rows")
+        rows = ", ".join(f"({placeholders})" for _ in candidates)
+        cursor.execute(
+            f"INSERT INTO {_RIGHT} VALUES {rows}",  # noqa: S608
+            [candidate.get(column) for candidate in candidates for column in model.COLUMNS],
+        )
         result = cursor.execute("EXECUTE score_pairs")
         columns = [d[0] for d in result.description or ()]
         rows = result.fetchall()

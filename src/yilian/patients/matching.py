@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, select, union
+from sqlalchemy import and_, select, union_all
 from sqlalchemy.orm import Session
 
 from yilian.config import Settings
@@ -142,20 +142,31 @@ def _candidates(
     if not rules:
         return []
     # One indexed lookup per rule, united: planners scan the whole table for an OR of them.
-    found = union(*(select(PatientRecord.id).where(rule) for rule in rules)).subquery()
+    # People are read by key afterwards, so no filter on person can make a planner start
+    # from the person table (it would walk every person without a resident ID).
+    found = union_all(*(select(PatientRecord.id).where(rule) for rule in rules)).subquery()
     query = (
-        select(PatientRecord, Person)
-        .join(Person, Person.id == PatientRecord.person_id)
-        .where(PatientRecord.id.in_(select(found.c[0])), Person.status == PersonStatus.ACTIVE)
+        select(PatientRecord)
+        .where(PatientRecord.id.in_(select(found.c[0])))
         .order_by(PatientRecord.id)
         .limit(limit)
     )
-    if features.id_key:
-        # Two valid IDs decide for themselves; only people without one are candidates.
-        query = query.where(Person.id_number_hash.is_(None))
     if exclude_record_id is not None:
         query = query.where(PatientRecord.id != exclude_record_id)
-    return [Candidate(record, person) for record, person in session.execute(query)]
+    records = list(session.scalars(query))
+    people = {
+        person.id: person
+        for person in session.scalars(
+            select(Person).where(Person.id.in_({record.person_id for record in records}))
+        )
+    }
+    return [
+        Candidate(record, people[record.person_id])
+        for record in records
+        if people[record.person_id].status is PersonStatus.ACTIVE
+        # Two valid IDs decide for themselves; only people without one are candidates.
+        and not (features.id_key and people[record.person_id].id_number_hash)
+    ]
 
 
 def candidate_row(cipher: FieldCipher, record: PatientRecord) -> dict[str, str | None]:
