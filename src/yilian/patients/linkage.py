@@ -136,15 +136,14 @@ class Scorer:
             f"INSERT INTO {_LEFT} VALUES ({placeholders})",  # noqa: S608
             [record.get(column) for column in model.COLUMNS],
         )
-        rows = ", ".join(f"({placeholders})" for _ in candidates)
+        value_rows = ", ".join(f"({placeholders})" for _ in candidates)
         cursor.execute(
-            f"INSERT INTO {_RIGHT} VALUES {rows}",  # noqa: S608
+            f"INSERT INTO {_RIGHT} VALUES {value_rows}",  # noqa: S608
             [candidate.get(column) for candidate in candidates for column in model.COLUMNS],
         )
         result = cursor.execute("EXECUTE score_pairs")
         columns = [d[0] for d in result.description or ()]
-        rows = result.fetchall()
-        scores = [self._pair(dict(zip(columns, row, strict=True))) for row in rows]
+        scores = [self._pair(dict(zip(columns, row, strict=True))) for row in result.fetchall()]
         return sorted(scores, key=lambda s: (-s.match_weight, s.candidate_id))
 
     def _pair(self, row: dict[str, Any]) -> PairScore:
