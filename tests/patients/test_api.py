@@ -375,3 +375,38 @@ def test_steward_detaches_a_wrongly_linked_record(
     session.expire_all()
     record = session.get(PatientRecord, linked["record"]["id"])
     assert record is not None and record.person_id == new_person
+
+
+def test_a_share_follows_the_patient_through_a_merge_and_is_not_passed_on(
+    client: TestClient, session: Session, network: Network,
+    as_user: dict[str, dict[str, str]],
+) -> None:
+    third = make_institution(session, code="BDHOSP", name="保定市第一医院", region_code="130602")
+    make_user(session, role=Role.CLINICIAN, institution=third, username="bd_doctor")
+    session.commit()
+    shared = register(client, as_user["county_doctor"], **SONG)
+    other = register(client, as_user["county_doctor"], local_id="MZ000999",
+                     **SONG_NEW_PHONE)
+    assert other["person_id"] != shared["person_id"]
+    granted = client.post(f"{API}/{shared['person_id']}/shares",
+                          json={"institution_id": network.beijing.id, "reason": "referral"},
+                          headers=as_user["county_doctor"])
+    assert granted.status_code == 201
+    # Beijing, seeing the patient only through the share, may not pass it on.
+    passed_on = client.post(f"{API}/{shared['person_id']}/shares",
+                            json={"institution_id": third.id},
+                            headers=as_user["bj_doctor"])
+    assert passed_on.status_code == 403
+    assert "registered" in passed_on.json()["message_en"]
+
+    merged = client.post(f"{API}/merges", headers=as_user["root"], json={
+        "survivor_id": other["person_id"], "retired_id": shared["person_id"],
+        "reason": "same woman, new phone"})
+    assert merged.status_code == 201, merged.text
+    # The share granted for the retired person now reaches the survivor, in search too.
+    found = client.get(API, params={"q": "宋秀兰"}, headers=as_user["bj_doctor"]).json()
+    assert [p["id"] for p in found["items"]] == [other["person_id"]]
+    assert client.get(f"{API}/{other['person_id']}", headers=as_user["bj_doctor"]).status_code \
+        == 200
+    assert client.get(f"{API}/{other['person_id']}", headers=as_user["bd_doctor"]).status_code \
+        == 404

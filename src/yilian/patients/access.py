@@ -13,14 +13,14 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, exists, false, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from yilian.audit import service as audit
 from yilian.auth.permissions import Action, Principal, Scope, authorize, scope_of
 from yilian.config import Settings
 from yilian.crypto import cipher_from_settings
 from yilian.db import utcnow
-from yilian.errors import Conflict, InvalidInput, NotFound
+from yilian.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from yilian.patients import matching
 from yilian.patients.features import name_pinyin, normalise_name
 from yilian.patients.models import PatientRecord, PatientShare, Person, PersonStatus
@@ -40,12 +40,23 @@ def visible_person_ids(principal: Principal) -> Select[Any] | None:
     institutions = sorted(principal.institution_ids)
     now = utcnow()
     own = select(PatientRecord.person_id).where(PatientRecord.institution_id.in_(institutions))
-    shared = select(PatientShare.person_id).where(
-        PatientShare.institution_id.in_(institutions),
-        PatientShare.revoked_at.is_(None),
-        or_(PatientShare.expires_at.is_(None), PatientShare.expires_at > now),
+    shared = (
+        select(PatientShare.person_id.label("id"))
+        .where(
+            PatientShare.institution_id.in_(institutions),
+            PatientShare.revoked_at.is_(None),
+            or_(PatientShare.expires_at.is_(None), PatientShare.expires_at > now),
+        )
+        .cte("shared_person", recursive=True)
     )
-    return select(own.union(shared).subquery().c[0])
+    # A share follows the person's records through merges: to the survivor, and on.
+    survivor = aliased(Person)
+    shared = shared.union(
+        select(survivor.merged_into_id)
+        .join(shared, survivor.id == shared.c.id)
+        .where(survivor.merged_into_id.is_not(None))
+    )
+    return select(own.union(select(shared.c.id)).subquery().c[0])
 
 
 def lineage_ids(session: Session, person: Person) -> list[int]:
@@ -222,11 +233,23 @@ def list_persons(
 def share_person(
     session: Session, principal: Principal | None, *, person: Person, data: ShareCreate
 ) -> PatientShare:
-    """Let another institution see a person's records, for a reason (consent, referral…)."""
+    """Let another institution see a person's records, for a reason (consent, referral…).
+
+    Only an institution holding the person's records shares them: one that sees the person
+    through a share of its own cannot pass them on.
+    """
     if principal is not None:
         authorize(principal, Action.PATIENT_SHARE)
         if not can_view(session, principal, person):
             raise NotFound("患者", "Patient", person.id)
+        holders = {record.institution_id for record in person.records}
+        if scope_of(principal, Action.PATIENT_SHARE) is Scope.OWN and not (
+            holders & principal.institution_ids
+        ):
+            raise PermissionDenied(
+                "只有登记了该患者的机构才能授权他人查看",
+                "Only an institution that registered this patient can share them",
+            )
     if person.status is not PersonStatus.ACTIVE:
         raise Conflict(
             "person_not_active",
@@ -275,6 +298,17 @@ def revoke_share(
         raise NotFound("授权", "Share", share_id)
     if share.revoked_at is not None:
         raise Conflict("share_revoked", "该授权已撤销", "This share was already revoked")
+    holders = {record.institution_id for record in person.records}
+    if (
+        principal is not None
+        and scope_of(principal, Action.PATIENT_SHARE) is Scope.OWN
+        and not (holders | {share.institution_id}) & principal.institution_ids
+    ):
+        raise PermissionDenied(
+            "只有登记了该患者的机构或被授权机构才能撤销授权",
+            "Only an institution that registered this patient, or the one it was shared "
+            "with, can revoke the share",
+        )
     share.revoked_at = utcnow()
     session.flush()
     return share
