@@ -181,7 +181,7 @@ def register_record(
         raise InvalidInput(
             "institution_required", "请指定登记机构", "Say which institution registers the patient"
         )
-    registry.get_institution_or_raise(session, institution_id=institution_id)
+    registry.check_institution_exists(session, institution_id=institution_id)
     _authorize_write(principal, institution_id)
     if get_record_by_local_id(session, institution_id=institution_id, local_id=data.local_id):
         raise Conflict(
@@ -330,11 +330,18 @@ def _link_new(
         if best is not None and best.score.match_probability >= settings.empi_link_threshold:
             person = best.person
             method, probability = LinkMethod.PROBABILISTIC, best.score.match_probability
+    new_person = False
     if person is None:
         if relink_from is not None and len(relink_from.records) <= 1:
             person = relink_from  # a record alone keeps its person
         else:
             person = Person()
+            if relink_from is None:
+                # A new person's golden values are the record's own: set them now, so a
+                # registration writes the person once instead of inserting then updating.
+                person.name, person.sex = record.name, record.sex
+                person.birth_date, person.id_number_hash = record.birth_date, record.id_number_hash
+                new_person = True
             session.add(person)
     previous = record.person if record.person_id is not None else None
     moved_from = previous.id if previous is not None and previous is not person else None
@@ -360,7 +367,8 @@ def _link_new(
         _retire_if_empty(session, previous, into=person)
         if previous.status is PersonStatus.ACTIVE:
             _refresh_person(session, previous)
-    _refresh_person(session, person)
+    if not new_person:
+        _refresh_person(session, person)
     reviews = _open_reviews(session, settings, record, person, matches)
     return Registration(record, person, method, probability, reviews)
 

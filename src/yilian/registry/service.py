@@ -194,6 +194,12 @@ def get_institution_or_raise(session: Session, *, institution_id: int) -> Instit
     return institution
 
 
+def check_institution_exists(session: Session, *, institution_id: int) -> None:
+    """404 unless the institution exists (one indexed lookup, nothing loaded)."""
+    if session.scalar(select(Institution.id).where(Institution.id == institution_id)) is None:
+        raise NotFound("机构", "Institution", institution_id)
+
+
 def get_institution_by_code(session: Session, *, code: str) -> Institution | None:
     """The institution with this code, if any."""
     return session.scalars(select(Institution).where(Institution.code == code)).first()
