@@ -442,3 +442,23 @@ def test_match_foretells_what_registration_then_does(
             assert str(made.person.id) == found[0][0], record.record_id
         else:
             assert made.outcome.value == "new_person", record.record_id
+
+
+def test_search_by_post_keeps_the_resident_id_out_of_the_url(
+    client: TestClient, readers: Readers, zhang: Person,
+) -> None:
+    response = client.post(
+        "/fhir/r4/Patient/_search",
+        data={"identifier": f"{systems.RESIDENT_ID}|{ZHANG_ID}", "_count": "5"},
+        headers=readers.huailai,
+    )
+    bundle = fhir_json(response)
+    assert_valid(bundle)
+    assert entry_ids(bundle) == [str(zhang.id)]
+    assert ZHANG_ID not in str(response.url)
+    # The same rules as GET: a clinician elsewhere finds nobody.
+    elsewhere = fhir_json(client.post(
+        "/fhir/r4/Patient/_search", data={"identifier": f"{systems.RESIDENT_ID}|{ZHANG_ID}"},
+        headers=readers.baoding,
+    ))
+    assert elsewhere["total"] == 0

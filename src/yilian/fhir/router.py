@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 
 from yilian.auth.permissions import Action, Principal
@@ -150,6 +150,36 @@ def search_patients(
 ) -> Response:
     """Search Patient (see /fhir/r4/metadata for the parameters)."""
     query = _parse(request, settings, patient_search.PATIENT.search_params)
+    result = patient_search.search_patients(session, settings, principal, query)
+    return fhir_response(
+        searchset(base_url=base_url(request, settings), resource_type="Patient", query=query,
+                  result=result)
+    )
+
+
+async def _form_parameters(request: Request) -> list[tuple[str, str]]:
+    """Search parameters sent as an application/x-www-form-urlencoded body."""
+    form = await request.form()
+    return [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+
+
+@router.post("/Patient/_search", name="fhir_search_Patient_post",
+             summary="Search Patient with the parameters in the body",
+             response_class=Response, responses=_FHIR_ANSWER)
+def search_patients_by_post(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    form: Annotated[list[tuple[str, str]], Depends(_form_parameters)],
+    principal: Principal = RequirePermission(Action.PATIENT_READ),
+) -> Response:
+    """Search Patient as GET does, but keeps a resident ID or phone out of URLs and logs."""
+    query = parse_search(
+        [*request.query_params.multi_items(), *form],
+        patient_search.PATIENT.search_params,
+        lenient=_wants_lenient(request),
+        max_count=min(MAX_COUNT, settings.page_size_max),
+    )
     result = patient_search.search_patients(session, settings, principal, query)
     return fhir_response(
         searchset(base_url=base_url(request, settings), resource_type="Patient", query=query,
