@@ -79,6 +79,7 @@ def upgrade() -> None:
     sa.Column('name_py', sa.String(length=64), nullable=True),
     sa.Column('surname_py', sa.String(length=16), nullable=True),
     sa.Column('address_key', sa.String(length=200), nullable=True),
+    sa.Column('superseded_by_id', sa.Integer(), nullable=True),
     sa.Column('link_method', sa.Enum('resident_id', 'probabilistic', 'new_person', 'reviewed', 'merged', 'unmerged', 'detached', name='linkmethod', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('match_probability', sa.Float(), nullable=True),
     sa.Column('linked_at', sa.DateTime(timezone=True), nullable=False),
@@ -86,6 +87,7 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['institution_id'], ['institution.id'], name=op.f('fk_patient_record_institution_id_institution')),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], name=op.f('fk_patient_record_person_id_person')),
+    sa.ForeignKeyConstraint(['superseded_by_id'], ['patient_record.id'], name=op.f('fk_patient_record_superseded_by_id_patient_record')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_patient_record')),
     sa.UniqueConstraint('institution_id', 'local_id', name=op.f('uq_patient_record_institution_id_local_id'))
     )

@@ -333,6 +333,18 @@ def test_a40_merges_the_two_people_with_history_and_a_resent_a40_does_nothing(
     assert session.scalar(select(func.count(LinkEvent.id)).where(
         LinkEvent.kind == LinkEventKind.MERGED)) == 1
 
+    # The prior number is retired: the HIS can no longer update it, and is told which to use.
+    assert record_at(session, network.county, "000456").superseded_by_id == record_at(
+        session, network.county, "000123").id
+    late = post(client, county_his, message("ADT^A08", "HL7A08000127",
+                                            pid("000456", id_number=None, f5="宋^兰")))
+    assert late.field("MSA", 1) == "AE"
+    assert "000123" in late.field("ERR", 8)
+    # Undoing the merge gives the number back.
+    merging.unmerge(session, None, merge_event_id=merge.id, reason="two sisters after all")
+    session.commit()
+    assert record_at(session, network.county, "000456").superseded_by_id is None
+
 
 def test_a40_fails_whole_when_one_pair_names_an_unknown_number(
     client: TestClient, session: Session, network: Network, county_his: dict[str, str],

@@ -444,9 +444,9 @@ def _known_record(
 def merge_patients(session: Session, inbound: hl7v2.Inbound) -> hl7v2.Accepted:
     """ADT^A40: the sender found two of its numbers are one patient (PID-3 survives MRG-1).
 
-    The two records' people are merged, with history; both records stay, now one person's.
-    Merging people who are already one is accepted with nothing to do, so a resent A40
-    changes nothing.
+    The two records' people are merged, with history; both records stay, now one person's,
+    and the prior number is retired: later updates to it are refused. Merging people who
+    are already one merges nothing, so a resent A40 changes nothing.
     """
     header = inbound.message.header
     merged: list[int] = []
@@ -459,16 +459,16 @@ def merge_patients(session: Session, inbound: hl7v2.Inbound) -> hl7v2.Accepted:
             session, inbound, mrg.field(1), ErrorLocation("MRG", 1, sequence=sequence)
         )
         survivor_id = survivor.person_id
-        if prior.person_id == survivor.person_id:
-            continue
-        event = merging.merge_persons(
-            session,
-            inbound.principal,
-            survivor_id=survivor.person_id,
-            retired_id=prior.person_id,
-            reason=f"HL7 {header.event} {header.control_id}",
-        )
-        merged.append(event.id)
+        if prior.person_id != survivor.person_id:
+            event = merging.merge_persons(
+                session,
+                inbound.principal,
+                survivor_id=survivor.person_id,
+                retired_id=prior.person_id,
+                reason=f"HL7 {header.event} {header.control_id}",
+            )
+            merged.append(event.id)
+        merging.retire_patient_number(prior=prior, survivor=survivor)
     return hl7v2.Accepted(
         "merged" if merged else "already_one_person",
         patient_id=survivor_id,

@@ -35,6 +35,7 @@ __all__ = [
     "history",
     "list_reviews",
     "merge_persons",
+    "retire_patient_number",
     "unmerge",
 ]
 
@@ -123,6 +124,19 @@ def merge_persons(
     return event
 
 
+def retire_patient_number(*, prior: PatientRecord, survivor: PatientRecord) -> None:
+    """An institution merged two of its patient numbers (HL7 ADT^A40): the prior one is kept
+    for history but answers no more updates; undoing the merge brings it back."""
+    if prior.institution_id != survivor.institution_id:
+        raise InvalidInput(
+            "merge_other_institution",
+            "只能合并本机构自己的两个患者号",
+            "Only two patient numbers of the same institution can be merged this way",
+        )
+    if prior.id != survivor.id:
+        prior.superseded_by_id = survivor.id
+
+
 def unmerge(
     session: Session, principal: Principal | None, *, merge_event_id: int, reason: str
 ) -> LinkEvent:
@@ -166,6 +180,7 @@ def unmerge(
         record.person = retired
         record.link_method = LinkMethod.UNMERGED
         record.linked_at = utcnow()
+        record.superseded_by_id = None  # a patient number retired by the merge is back
     session.flush()
     patients._refresh_person(session, retired)
     patients._refresh_person(session, survivor)

@@ -157,13 +157,16 @@ class PatientRecord(Base):
     name_py: Mapped[str | None] = mapped_column(String(64))
     surname_py: Mapped[str | None] = mapped_column(String(16))
     address_key: Mapped[str | None] = mapped_column(String(200))
+    # The institution merged this patient number into another of its own (HL7 ADT^A40):
+    # kept for history, no longer updated.
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("patient_record.id"))
     link_method: Mapped[LinkMethod] = mapped_column(str_enum(LinkMethod, 16))
     match_probability: Mapped[float | None] = mapped_column(Float)
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    person: Mapped[Person] = relationship(back_populates="records")
+    person: Mapped[Person] = relationship(back_populates="records", foreign_keys=[person_id])
 
 
 class LinkReview(Base):

@@ -77,6 +77,7 @@ class RecordRead(ReadModel):
     insured_region_code: str | None
     insurance_scheme: InsuranceScheme | None
     flags: list[str]
+    superseded_by_id: int | None = None
     link_method: LinkMethod
     match_probability: float | None
     linked_at: datetime

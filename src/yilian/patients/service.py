@@ -205,6 +205,14 @@ def update_record(
 ) -> Registration:
     """Change a source record; relink it when what identifies the patient changed (ADT^A08)."""
     _authorize_write(principal, record.institution_id)
+    if record.superseded_by_id is not None:
+        survivor = session.get(PatientRecord, record.superseded_by_id)
+        number = survivor.local_id if survivor else record.superseded_by_id
+        raise Conflict(
+            "patient_number_merged",
+            f"患者号 {record.local_id} 已合并至 {number}，请使用后者",
+            f"Patient number {record.local_id} was merged into {number}; use that one",
+        )
     changes = data.model_dump(exclude_unset=True)
     # Clearing a text field leaves it empty and clearing the sex leaves it unknown.
     changes.update({k: "" for k in ("name", "address") if k in changes and changes[k] is None})
