@@ -318,3 +318,19 @@ def test_every_patient_enum_member_has_both_names(
         assert zh and en
         assert labels.name_of(member, "zh") == zh  # type: ignore[arg-type]
         assert labels.name_of(member, "en") == en  # type: ignore[arg-type]
+
+
+def test_a_patient_number_the_hospital_merged_away_is_shown_retired(
+    client: TestClient, session: Session, settings: Settings, network: Network
+) -> None:
+    song, review = song_and_a_possible_duplicate(session, settings, network)
+    merging.decide_review(session, None, review=review, same_person=True, reason="HIS merge")
+    kept = session.scalar(select(PatientRecord).where(PatientRecord.local_id == "MZ000123"))
+    prior = session.scalar(select(PatientRecord).where(PatientRecord.local_id == "ZY-77"))
+    assert kept is not None and prior is not None
+    merging.retire_patient_number(prior=prior, survivor=kept)
+    session.commit()
+    sign_in(client, "doctor")
+    page = client.get(f"/patients/{song}")
+    assert "已停用的患者号" in page.text
+    assert "本机构已将此患者号合并至 MZ000123" in page.text
