@@ -29,7 +29,7 @@ from yilian.fhir.patient import (
 from yilian.fhir.patient_search import MATCH_DEFAULT_COUNT, MATCH_MAX_COUNT, patient_view
 from yilian.patients import matching
 from yilian.patients import service as patients
-from yilian.patients.models import Person, PersonStatus
+from yilian.patients.models import Person
 from yilian.registry import service as registry
 
 
@@ -46,10 +46,7 @@ def _certain_people(
     """People the description names outright: by resident ID or by a patient number."""
     found: dict[int, Person] = {}
     if id_hash is not None:
-        person = session.scalar(
-            select(Person).where(Person.id_number_hash == id_hash,
-                                 Person.status == PersonStatus.ACTIVE)
-        )
+        person = patients.person_holding_id(session, id_hash=id_hash)
         if person is not None:
             found[person.id] = person
     for number in description.local_numbers:

@@ -20,7 +20,6 @@ from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import QueryableAttribute, Session, selectinload
 
-from yilian.audit import service as audit
 from yilian.auth.permissions import Action, Principal
 from yilian.config import Settings
 from yilian.crypto import FieldCipher, cipher_from_settings
@@ -58,7 +57,7 @@ from yilian.fhir.search import (
 from yilian.patients import matching
 from yilian.patients import service as patients
 from yilian.patients.features import name_pinyin, normalise_name
-from yilian.patients.models import LinkMethod, PatientRecord, Person, PersonStatus, Sex
+from yilian.patients.models import LinkMethod, PatientRecord, Person, Sex
 from yilian.patients.resident_id import ResidentIdError
 from yilian.patients.schemas import RecordCreate
 from yilian.registry import service as registry
@@ -284,25 +283,15 @@ def search_patients(
 ) -> SearchResult:
     """People in use that the reader may see matching every clause, by id; audited."""
     cipher = cipher_from_settings(settings)
-    statement = select(Person).where(
-        Person.status == PersonStatus.ACTIVE,
-        *[_condition(session, cipher, clause) for clause in query.clauses],
+    statement = patients.searchable_people(principal).where(
+        *[_condition(session, cipher, clause) for clause in query.clauses]
     )
-    visible = patients.visible_person_ids(principal)
-    if visible is not None:
-        statement = statement.where(Person.id.in_(visible))
     pages, total = page_statements(
         session, [statement.options(selectinload(Person.records)).order_by(Person.id)],
         offset=query.offset, count=query.count,
     )
     people: list[Person] = list(pages[0])
-    audit.record(
-        session,
-        action="patient.search",
-        entity_type="person",
-        institution_id=principal.institution_id,
-        detail={"returned": [person.id for person in people], "total": total},
-    )
+    patients.audit_search(session, principal, people, total=total)
     return SearchResult(
         [patient_resource(patient_view(session, cipher, principal, person)) for person in people],
         total,

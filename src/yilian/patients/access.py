@@ -8,6 +8,7 @@ registered where. The names here are re-exported by service.py, the capability's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -182,10 +183,7 @@ def list_persons(
 ) -> tuple[list[Person], int]:
     """People the principal may see that match the filter, with the total; audited."""
     cipher = cipher_from_settings(settings)
-    query = select(Person).where(Person.status == PersonStatus.ACTIVE)
-    visible = visible_person_ids(principal)
-    if visible is not None:
-        query = query.where(Person.id.in_(visible))
+    query = searchable_people(principal)
     record_terms: list[Any] = []
     if where.text:
         text = normalise_name(where.text) or where.text
@@ -217,6 +215,21 @@ def list_persons(
             .limit(limit)
         )
     )
+    audit_search(session, principal, people, total=total)
+    return people, total
+
+
+def searchable_people(principal: Principal) -> Select[Person]:
+    """People in use that the principal may see: what every patient search starts from."""
+    query = select(Person).where(Person.status == PersonStatus.ACTIVE)
+    visible = visible_person_ids(principal)
+    return query if visible is None else query.where(Person.id.in_(visible))
+
+
+def audit_search(
+    session: Session, principal: Principal, people: Sequence[Person], *, total: int
+) -> None:
+    """Record a search of patients: who searched, and which people it returned."""
     audit.record(
         session,
         action="patient.search",
@@ -224,7 +237,6 @@ def list_persons(
         institution_id=principal.institution_id,
         detail={"returned": [p.id for p in people], "total": total},
     )
-    return people, total
 
 
 # ---------------------------------------------------------------- sharing

@@ -33,6 +33,7 @@ __all__ = [
     "grade",
     "id_hash",
     "phone_hash",
+    "record_features",
     "score_records",
 ]
 
@@ -169,18 +170,22 @@ def _candidates(
     ]
 
 
-def candidate_row(cipher: FieldCipher, record: PatientRecord) -> dict[str, str | None]:
-    """A stored record as the model's input row (its phone decrypted for comparison)."""
+def record_features(cipher: FieldCipher, record: PatientRecord) -> LinkFeatures:
+    """A stored record's features (its phone decrypted for comparison)."""
     phone = cipher.decrypt(PHONE_FIELD, record.phone_cipher) if record.phone_cipher else None
-    row = features_of(
+    return features_of(
         name=record.name,
         sex=record.sex.value,
         birth_date=record.birth_date,
         phone=phone,
         address=record.address,
         id_hash=record.id_number_hash,
-    ).as_row(str(record.id))
-    return row
+    )
+
+
+def candidate_row(cipher: FieldCipher, record: PatientRecord) -> dict[str, str | None]:
+    """A stored record as the model's input row."""
+    return record_features(cipher, record).as_row(str(record.id))
 
 
 def phone_hash(cipher: FieldCipher, phone: str | None) -> str | None:

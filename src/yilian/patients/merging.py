@@ -34,27 +34,35 @@ __all__ = [
     "get_review_or_raise",
     "history",
     "list_reviews",
+    "may_steward",
     "merge_persons",
     "retire_patient_number",
     "unmerge",
 ]
 
 
-def _may_steward(principal: Principal | None, *persons: Person) -> None:
-    """A hospital administrator acts on people with records at their institutions."""
+def may_steward(principal: Principal | None, *persons: Person) -> bool:
+    """Whether the principal may merge, undo and detach for these people: the network's
+    steward for anyone, a hospital administrator for people with records at their
+    institutions. ``None`` is a trusted system caller (HL7 feed, CLI)."""
     if principal is None:
-        return
+        return True
     scope = scope_of(principal, Action.PATIENT_LINK)
     if scope is Scope.NETWORK:
-        return
-    if scope is Scope.OWN and all(
+        return True
+    return scope is Scope.OWN and all(
         any(r.institution_id in principal.institution_ids for r in person.records)
         for person in persons
-    ):
-        return
-    raise PermissionDenied(
-        "只能处理本机构有记录的患者", "You can only act on patients your institution has records of"
     )
+
+
+def _may_steward(principal: Principal | None, *persons: Person) -> None:
+    """Refuse unless :func:`may_steward`."""
+    if not may_steward(principal, *persons):
+        raise PermissionDenied(
+            "只能处理本机构有记录的患者",
+            "You can only act on patients your institution has records of",
+        )
 
 
 def _active_or_raise(session: Session, person_id: int) -> Person:
@@ -282,7 +290,7 @@ def list_reviews(
     if scope is None:
         raise PermissionDenied("无权查看审核队列", "You may not see the review queue")
     if scope is Scope.OWN:
-        # Only items both of whose people the administrator stewards (see _may_steward):
+        # Only items both of whose people the administrator stewards (see may_steward):
         # deciding "same person" merges them, and the page shows both records in full.
         stewarded_people = select(PatientRecord.person_id).where(
             PatientRecord.institution_id.in_(sorted(principal.institution_ids))
@@ -309,10 +317,8 @@ def get_review_or_raise(session: Session, principal: Principal, *, review_id: in
     review = session.get(LinkReview, review_id)
     if review is None:
         raise NotFound("待审核记录", "Review item", review_id)
-    try:
-        _may_steward(principal, review.record.person, review.candidate_record.person)
-    except PermissionDenied:
-        raise NotFound("待审核记录", "Review item", review_id) from None
+    if not may_steward(principal, review.record.person, review.candidate_record.person):
+        raise NotFound("待审核记录", "Review item", review_id)
     for record in (review.record, review.candidate_record):
         audit.record(
             session,

@@ -23,6 +23,7 @@ from yilian.errors import Conflict, InvalidInput, PermissionDenied
 from yilian.patients import matching, resident_id
 from yilian.patients.access import (
     PersonFilter,
+    audit_search,
     can_view,
     current_person,
     get_person_or_raise,
@@ -34,6 +35,7 @@ from yilian.patients.access import (
     mask_phone,
     masked_phone,
     revoke_share,
+    searchable_people,
     share_person,
     visible_person_ids,
     visible_records,
@@ -63,6 +65,7 @@ from yilian.registry import service as registry
 __all__ = [
     "PersonFilter",
     "Registration",
+    "audit_search",
     "can_view",
     "current_person",
     "get_person_or_raise",
@@ -73,8 +76,10 @@ __all__ = [
     "list_shares",
     "mask_phone",
     "masked_phone",
+    "person_holding_id",
     "register_record",
     "revoke_share",
+    "searchable_people",
     "share_person",
     "update_record",
     "visible_person_ids",
@@ -153,19 +158,15 @@ def _write_fields(
     record.address_key = address_key(record.address)
 
 
+def person_holding_id(session: Session, *, id_hash: str) -> Person | None:
+    """The person holding the resident ID with this keyed hash (at most one does)."""
+    return session.scalar(
+        select(Person).where(Person.id_number_hash == id_hash, Person.status == PersonStatus.ACTIVE)
+    )
+
+
 def _features(record: PatientRecord, settings: Settings) -> LinkFeatures:
-    cipher = cipher_from_settings(settings)
-    phone = (
-        cipher.decrypt(matching.PHONE_FIELD, record.phone_cipher) if record.phone_cipher else None
-    )
-    return matching.features_of(
-        name=record.name,
-        sex=record.sex.value,
-        birth_date=record.birth_date,
-        phone=phone,
-        address=record.address,
-        id_hash=record.id_number_hash,
-    )
+    return matching.record_features(cipher_from_settings(settings), record)
 
 
 def register_record(
@@ -264,10 +265,8 @@ def _still_belongs(
     if record.id_number_hash is not None:
         if any(r.id_number_hash not in (None, record.id_number_hash) for r in siblings):
             return False
-        holder = session.scalar(
-            select(Person.id).where(Person.id_number_hash == record.id_number_hash)
-        )
-        if holder is not None and holder != person.id:
+        holder = person_holding_id(session, id_hash=record.id_number_hash)
+        if holder is not None and holder is not person:
             return False
         if any(r.id_number_hash == record.id_number_hash for r in siblings):
             return True
@@ -315,12 +314,7 @@ def _link_new(
     person: Person | None = None
     method, probability = LinkMethod.NEW_PERSON, None
     if record.id_number_hash:
-        person = session.scalar(
-            select(Person).where(
-                Person.id_number_hash == record.id_number_hash,
-                Person.status == PersonStatus.ACTIVE,
-            )
-        )
+        person = person_holding_id(session, id_hash=record.id_number_hash)
         if person is not None and person is not relink_from:
             method, probability = LinkMethod.RESIDENT_ID, 1.0
         else:

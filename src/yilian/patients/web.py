@@ -10,12 +10,10 @@ it; ID and phone numbers are shown masked only.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -26,7 +24,7 @@ from yilian.audit import service as audit
 from yilian.audit.models import AuditOutcome
 from yilian.auth.permissions import Action, Principal, Scope, authorize, scope_of
 from yilian.deps import AppSettings, CurrentPrincipal, DbSession
-from yilian.errors import PermissionDenied, YilianError
+from yilian.errors import YilianError
 from yilian.patients import labels, merging
 from yilian.patients import service as patients
 from yilian.patients.models import (
@@ -41,7 +39,17 @@ from yilian.patients.models import (
 from yilian.patients.resident_id import ResidentIdError
 from yilian.patients.router import record_read, review_detail_read
 from yilian.patients.schemas import RecordCreate
-from yilian.portal.pages import N_, flash, gettext, render_page
+from yilian.portal.pages import (
+    N_,
+    PAGE_SIZE,
+    flash,
+    gettext,
+    is_results_request,
+    page_number,
+    pager,
+    render_page,
+    vary,
+)
 from yilian.registry import service as registry
 from yilian.registry.models import Institution
 from yilian.validation import describe_validation_errors
@@ -49,7 +57,6 @@ from yilian.webui import current_language
 
 router = APIRouter(prefix="/patients", include_in_schema=False)
 
-PAGE_SIZE = 25
 # Institutions offered in the registration form to a user who may register anywhere.
 INSTITUTION_CHOICES = 1000
 
@@ -104,52 +111,7 @@ def _institutions(session: Session, ids: Iterable[int]) -> dict[int, Institution
     return found
 
 
-def _may_steward(principal: Principal, *persons: Person) -> bool:
-    """Whether the steward buttons (detach, undo) work for the user on these people."""
-    try:
-        merging._may_steward(principal, *persons)
-    except PermissionDenied:
-        return False
-    return True
-
-
 # ---------------------------------------------------------------- lists
-
-
-@dataclass(frozen=True)
-class Pager:
-    """Where a page sits in a long list, with links to its neighbours (see ui.pager)."""
-
-    page: int
-    pages: int
-    total: int
-    first_row: int
-    last_row: int
-    previous_url: str | None
-    next_url: str | None
-
-
-def _pager(path: str, page: int, total: int, filters: dict[str, str] | None = None) -> Pager:
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-
-    def url(number: int) -> str:
-        query = urlencode({**(filters or {}), **({"page": str(number)} if number > 1 else {})})
-        return f"{path}?{query}" if query else path
-
-    return Pager(
-        page=page, pages=pages, total=total,
-        first_row=min(total, (page - 1) * PAGE_SIZE + 1), last_row=min(total, page * PAGE_SIZE),
-        previous_url=url(page - 1) if page > 1 else None,
-        next_url=url(page + 1) if page < pages else None,
-    )
-
-
-def _page_number(raw: str | None) -> int:
-    try:
-        number = int(raw) if raw else 1
-    except ValueError:
-        return 1
-    return max(number, 1)
 
 
 def _date_or_none(raw: str) -> date | None:
@@ -157,22 +119,6 @@ def _date_or_none(raw: str) -> date | None:
         return date.fromisoformat(raw.strip()) if raw.strip() else None
     except ValueError:
         return None
-
-
-def _is_results_request(request: Request) -> bool:
-    """An htmx request that wants only the results fragment (not a history restore)."""
-    headers = request.headers
-    return (
-        headers.get("hx-request") == "true"
-        and headers.get("hx-target") == "results"
-        and headers.get("hx-history-restore-request") != "true"
-    )
-
-
-def _vary(response: HTMLResponse) -> HTMLResponse:
-    """Full page and fragment share a URL: caches must keep them apart."""
-    response.headers["Vary"] = "HX-Request, HX-Target"
-    return response
 
 
 @dataclass(frozen=True)
@@ -200,10 +146,10 @@ def _person_rows(session: Session, people: Sequence[Person]) -> list[PersonRow]:
 def _results(
     request: Request, session: Session, context: dict[str, Any]
 ) -> HTMLResponse:
-    if _is_results_request(request):
-        return _vary(_page(request, session, "patients/_results.html",
+    if is_results_request(request):
+        return vary(_page(request, session, "patients/_results.html",
                            {**context, "fragment": True}))
-    return _vary(_page(request, session, "patients/search.html", context))
+    return vary(_page(request, session, "patients/search.html", context))
 
 
 @router.get("", response_class=HTMLResponse)
@@ -216,7 +162,7 @@ def patient_list(
 ) -> HTMLResponse:
     """The patients the user may see, newest first, with the search form."""
     authorize(principal, Action.PATIENT_READ)
-    number = _page_number(page)
+    number = page_number(page)
     people, total = patients.list_persons(
         session, settings, principal, where=patients.PersonFilter(),
         offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE,
@@ -224,7 +170,7 @@ def patient_list(
     return _results(request, session, {
         "rows": _person_rows(session, people),
         "total": total,
-        "pager": _pager(request.url.path, number, total),
+        "pager": pager(request.url.path, {}, number, total),
         "terms": {},
         "searched": False,
     })
@@ -389,17 +335,16 @@ def review_list(
         wanted = ReviewStatus(status) if status else ReviewStatus.OPEN
     except ValueError:
         wanted = ReviewStatus.OPEN
-    number = _page_number(page)
+    number = page_number(page)
     items, total = merging.list_reviews(
         session, principal, status=wanted, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
     ids = [r.institution_id for item in items for r in (item.record, item.candidate_record)]
     filters = {} if wanted is ReviewStatus.OPEN else {"status": wanted.value}
-    pager = _pager(request.url.path, number, total, filters)
     return _page(request, session, "patients/reviews.html", {
         "reviews": items,
         "total": total,
-        "pager": pager,
+        "pager": pager(request.url.path, filters, number, total),
         "status": wanted,
         "statuses": list(ReviewStatus),
         "institutions": _institutions(session, ids),
@@ -484,7 +429,7 @@ def person_detail(
         "shares": shares,
         "events": events,
         "institutions": institutions,
-        "may_steward": _may_steward(principal, person),
+        "may_steward": merging.may_steward(principal, person),
         # History names records by id; those shown on the page by their patient number.
         "local_ids": {r.id: r.local_id for r in records},
         "merged_kind": LinkEventKind.MERGED,

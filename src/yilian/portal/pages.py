@@ -1,8 +1,13 @@
-"""Rendering a signed-in page: the shared frame needs the user's institution."""
+"""Rendering a signed-in page (the shared frame needs the user's institution), and the
+paging and htmx plumbing every list page shares."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -14,6 +19,7 @@ from yilian.registry import service as registry
 from yilian.webui import current_language, render
 
 FLASH_KEY = "flash"
+PAGE_SIZE = 25
 
 
 def gettext(message: str) -> str:
@@ -51,3 +57,73 @@ def render_page(
     }
     values.update(context or {})
     return render(request, template, values, status_code=status_code)
+
+
+# ---------------------------------------------------------------- list pages
+
+
+def query_string(values: dict[str, Any]) -> str:
+    """A URL query of the filters that are set, in a stable order."""
+    return urlencode(
+        [(key, value.value if isinstance(value, Enum) else value)
+         for key, value in values.items() if value not in (None, "")]
+    )
+
+
+def page_number(raw: str | None) -> int:
+    """The page asked for in a query value; anything but a positive number is page 1."""
+    try:
+        number = int(raw) if raw else 1
+    except ValueError:
+        return 1
+    return max(number, 1)
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Where a page sits in a long list, with links to its neighbours (see ui.pager)."""
+
+    page: int
+    pages: int
+    total: int
+    first_row: int
+    last_row: int
+    previous_url: str | None
+    next_url: str | None
+
+
+def pager(
+    path: str, filters: dict[str, Any], page: int, total: int, *, page_size: int = PAGE_SIZE
+) -> Pager:
+    """The pager of page ``page`` of ``total`` rows, its links keeping the filters."""
+    pages = max(1, math.ceil(total / page_size))
+
+    def url(number: int) -> str:
+        query = query_string({**filters, "page": number if number > 1 else None})
+        return f"{path}?{query}" if query else path
+
+    return Pager(
+        page=page,
+        pages=pages,
+        total=total,
+        first_row=min(total, (page - 1) * page_size + 1),
+        last_row=min(total, page * page_size),
+        previous_url=url(page - 1) if page > 1 else None,
+        next_url=url(page + 1) if page < pages else None,
+    )
+
+
+def is_results_request(request: Request) -> bool:
+    """An htmx request that wants only the results fragment (not a history restore)."""
+    headers = request.headers
+    return (
+        headers.get("hx-request") == "true"
+        and headers.get("hx-target") == "results"
+        and headers.get("hx-history-restore-request") != "true"
+    )
+
+
+def vary(response: HTMLResponse) -> HTMLResponse:
+    """Full page and fragment share a URL: caches must keep them apart."""
+    response.headers["Vary"] = "HX-Request, HX-Target"
+    return response

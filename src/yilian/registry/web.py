@@ -7,12 +7,10 @@ with the results fragment) and pushes the filtered URL into the history.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated, Any, TypeVar
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -24,7 +22,17 @@ from yilian.audit.models import AuditOutcome
 from yilian.auth.permissions import Action, authorize
 from yilian.deps import CurrentPrincipal, DbSession
 from yilian.errors import YilianError
-from yilian.portal.pages import N_, flash, gettext, render_page
+from yilian.portal.pages import (
+    N_,
+    PAGE_SIZE,
+    flash,
+    gettext,
+    is_results_request,
+    page_number,
+    pager,
+    render_page,
+    vary,
+)
 from yilian.registry import agreements as agreement_service
 from yilian.registry import labels as _labels  # noqa: F401 - registers enum display names
 from yilian.registry import service as registry
@@ -44,7 +52,6 @@ from yilian.webui import current_language
 
 router = APIRouter(prefix="/registry", include_in_schema=False)
 
-PAGE_SIZE = 25
 # Agreements listed on an institution's page before linking to the filtered list.
 DETAIL_AGREEMENTS = 50
 # The API exports the whole registry (the file round-trips through its import), not a filter.
@@ -79,11 +86,6 @@ def _level(raw: str | None) -> int | None:
     return number if number in set(InstitutionLevel) else None
 
 
-def _page_number(raw: str | None) -> int:
-    number = _int_or_none(raw)
-    return number if number is not None and number >= 1 else 1
-
-
 def _text(raw: str | None) -> str | None:
     cleaned = (raw or "").strip()[:64]
     return cleaned or None
@@ -91,55 +93,6 @@ def _text(raw: str | None) -> str | None:
 
 def _region_code(raw: str | None) -> str | None:
     return raw if raw and raw.isdigit() and len(raw) == 6 else None
-
-
-def _query_string(values: dict[str, Any]) -> str:
-    """A URL query of the filters that are set, in a stable order."""
-    return urlencode(
-        [(key, value.value if isinstance(value, Enum) else value)
-         for key, value in values.items() if value not in (None, "")]
-    )
-
-
-def _is_results_request(request: Request) -> bool:
-    """An htmx request that wants only the results fragment (not a history restore)."""
-    headers = request.headers
-    return (
-        headers.get("hx-request") == "true"
-        and headers.get("hx-target") == "results"
-        and headers.get("hx-history-restore-request") != "true"
-    )
-
-
-@dataclass(frozen=True)
-class Pager:
-    """Where a page sits in a long list, with links to its neighbours."""
-
-    page: int
-    pages: int
-    total: int
-    first_row: int
-    last_row: int
-    previous_url: str | None
-    next_url: str | None
-
-
-def _pager(path: str, filters: dict[str, Any], page: int, total: int) -> Pager:
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-
-    def url(number: int) -> str:
-        query = _query_string({**filters, "page": number if number > 1 else None})
-        return f"{path}?{query}" if query else path
-
-    return Pager(
-        page=page,
-        pages=pages,
-        total=total,
-        first_row=min(total, (page - 1) * PAGE_SIZE + 1),
-        last_row=min(total, page * PAGE_SIZE),
-        previous_url=url(page - 1) if page > 1 else None,
-        next_url=url(page + 1) if page < pages else None,
-    )
 
 
 # ---------------------------------------------------------------- regions
@@ -237,18 +190,18 @@ def institution_list(
         "agreement_type": where.agreement_type,
         "text": where.text,
     }
-    number = _page_number(page)
+    number = page_number(page)
     rows, total = registry.list_institutions(
         session, where=where, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
     context: dict[str, Any] = {
         "institutions": rows,
         "filters": filters,
-        "pager": _pager(request.url.path, filters, number, total),
+        "pager": pager(request.url.path, filters, number, total),
         "export_url": INSTITUTION_EXPORT,
         "regions": {row.region_code: region_path(session, row.region_code) for row in rows},
     }
-    if _is_results_request(request):
+    if is_results_request(request):
         return _fragment(request, session, "registry/_institution_results.html", context)
     context.update(
         region_options=region_options(session),
@@ -258,7 +211,7 @@ def institution_list(
         centres=list(EmergencyCentre),
         agreement_types=list(AgreementType),
     )
-    return _vary(render_page(request, session, "registry/institutions.html", context))
+    return vary(render_page(request, session, "registry/institutions.html", context))
 
 
 @router.get("/institutions/{institution_id}", response_class=HTMLResponse)
@@ -336,7 +289,7 @@ def agreement_list(
         "institution_id": where.institution_id,
         "text": where.text,
     }
-    number = _page_number(page)
+    number = page_number(page)
     rows, total = agreement_service.list_agreements(
         session, where=where, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE
     )
@@ -344,17 +297,17 @@ def agreement_list(
         "agreements": rows,
         "filters": filters,
         "party_institution": party_institution,
-        "pager": _pager(request.url.path, filters, number, total),
+        "pager": pager(request.url.path, filters, number, total),
         "export_url": AGREEMENT_EXPORT,
     }
-    if _is_results_request(request):
+    if is_results_request(request):
         return _fragment(request, session, "registry/_agreement_results.html", context)
     context.update(
         region_options=region_options(session),
         agreement_types=list(AgreementType),
         statuses=list(AgreementStatus),
     )
-    return _vary(render_page(request, session, "registry/agreements.html", context))
+    return vary(render_page(request, session, "registry/agreements.html", context))
 
 
 @router.get("/agreements/{agreement_id}", response_class=HTMLResponse)
@@ -464,14 +417,8 @@ def department_save(
 # ---------------------------------------------------------------- helpers
 
 
-def _vary(response: HTMLResponse) -> HTMLResponse:
-    """Full page and fragment share a URL: caches must keep them apart."""
-    response.headers["Vary"] = "HX-Request, HX-Target"
-    return response
-
-
 def _fragment(
     request: Request, session: Session, template: str, context: dict[str, Any]
 ) -> HTMLResponse:
-    return _vary(render_page(request, session, template, {**context, "fragment": True}))
+    return vary(render_page(request, session, template, {**context, "fragment": True}))
 
