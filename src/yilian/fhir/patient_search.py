@@ -78,15 +78,6 @@ link_entity(EntityLink("person", "Patient"))
 # ---------------------------------------------------------------- what a reader sees
 
 
-def _institutions(session: Session, ids: set[int]) -> dict[int, Institution]:
-    found = {}
-    for institution_id in ids:
-        institution = registry.get_institution(session, institution_id=institution_id)
-        if institution is not None:
-            found[institution_id] = institution
-    return found
-
-
 def patient_view(
     session: Session, cipher: FieldCipher, principal: Principal, person: Person
 ) -> PatientView:
@@ -98,7 +89,9 @@ def patient_view(
     """
     records = patients.visible_records(principal, person)
     own = principal.institution_ids
-    institutions = _institutions(session, {record.institution_id for record in records})
+    institutions = registry.institutions_by_id(
+        session, ids={record.institution_id for record in records}
+    )
     with_id = [record for record in records if record.id_number_cipher]
     own_id = next((record for record in with_id if record.institution_id in own), None)
     resident_id = ""

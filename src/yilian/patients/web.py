@@ -10,7 +10,7 @@ it; ID and phone numbers are shown masked only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
@@ -43,7 +43,7 @@ from yilian.portal.pages import (
     N_,
     PAGE_SIZE,
     flash,
-    gettext,
+    form_errors,
     is_results_request,
     page_number,
     pager,
@@ -52,7 +52,6 @@ from yilian.portal.pages import (
 )
 from yilian.registry import service as registry
 from yilian.registry.models import Institution
-from yilian.validation import describe_validation_errors
 from yilian.webui import current_language
 
 router = APIRouter(prefix="/patients", include_in_schema=False)
@@ -102,15 +101,6 @@ def _page(
                        status_code=status_code)
 
 
-def _institutions(session: Session, ids: Iterable[int]) -> dict[int, Institution]:
-    found = {}
-    for institution_id in set(ids):
-        institution = registry.get_institution(session, institution_id=institution_id)
-        if institution is not None:
-            found[institution_id] = institution
-    return found
-
-
 # ---------------------------------------------------------------- lists
 
 
@@ -131,7 +121,9 @@ class PersonRow:
 
 
 def _person_rows(session: Session, people: Sequence[Person]) -> list[PersonRow]:
-    names = _institutions(session, (r.institution_id for p in people for r in p.records))
+    names = registry.institutions_by_id(
+        session, ids=(r.institution_id for p in people for r in p.records)
+    )
     return [
         PersonRow(
             person=person,
@@ -215,7 +207,7 @@ def _institution_choices(session: Session, principal: Principal) -> list[Institu
             session, where=registry.InstitutionFilter(), limit=INSTITUTION_CHOICES
         )
         return list(rows)
-    found = _institutions(session, principal.institution_ids)
+    found = registry.institutions_by_id(session, ids=principal.institution_ids)
     return [found[i] for i in sorted(found)]
 
 
@@ -237,22 +229,6 @@ def _record_form(
         "error": error,
         "field_errors": field_errors or {},
     }, status_code=status_code)
-
-
-def _record_errors(error: ValidationError) -> tuple[str, dict[str, str]]:
-    """A summary and a per-field message in the reader's language."""
-    _, _, details = describe_validation_errors(error.errors())
-    english = current_language.get() == "en"
-    by_field: dict[str, str] = {}
-    for detail in details:
-        field = str(detail["field"])
-        by_field.setdefault(field, detail["message_en"] if english else detail["message_zh"])
-    separator = "; " if english else "；"
-    summary = separator.join(
-        f"{gettext(RECORD_FIELDS.get(field, field))}{': ' if english else '：'}{message}"
-        for field, message in by_field.items()
-    )
-    return summary, by_field
 
 
 @router.get("/new", response_class=HTMLResponse)
@@ -299,7 +275,7 @@ def record_save(
         )
         done = patients.register_record(session, settings, principal, data=data)
     except ValidationError as invalid:
-        summary, field_errors = _record_errors(invalid)
+        summary, field_errors = form_errors(invalid, RECORD_FIELDS)
     except YilianError as refused:
         summary = refused.message(current_language.get())
         if isinstance(refused, ResidentIdError):
@@ -347,7 +323,7 @@ def review_list(
         "pager": pager(request.url.path, filters, number, total),
         "status": wanted,
         "statuses": list(ReviewStatus),
-        "institutions": _institutions(session, ids),
+        "institutions": registry.institutions_by_id(session, ids=ids),
     })
 
 
@@ -363,8 +339,8 @@ def review_detail(
     authorize(principal, Action.PATIENT_LINK)
     review = merging.get_review_or_raise(session, principal, review_id=review_id)
     detail = review_detail_read(settings, review)
-    institutions = _institutions(
-        session, (detail.record.institution_id, detail.candidate_record.institution_id)
+    institutions = registry.institutions_by_id(
+        session, ids=(detail.record.institution_id, detail.candidate_record.institution_id)
     )
     return _page(request, session, "patients/review_detail.html", {
         "review": detail,
@@ -419,9 +395,8 @@ def person_detail(
     records = [record_read(settings, r) for r in patients.visible_records(principal, person)]
     shares = patients.list_shares(session, person=person)
     events = merging.history(session, person=person)
-    institutions = _institutions(
-        session,
-        [r.institution_id for r in records] + [s.institution_id for s in shares],
+    institutions = registry.institutions_by_id(
+        session, ids=[r.institution_id for r in records] + [s.institution_id for s in shares]
     )
     return _page(request, session, "patients/person.html", {
         "person": person,

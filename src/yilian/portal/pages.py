@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlencode
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -16,6 +17,7 @@ from starlette.responses import HTMLResponse
 from yilian import i18n
 from yilian.auth.permissions import Principal
 from yilian.registry import service as registry
+from yilian.validation import describe_validation_errors
 from yilian.webui import current_language, render
 
 FLASH_KEY = "flash"
@@ -57,6 +59,25 @@ def render_page(
     }
     values.update(context or {})
     return render(request, template, values, status_code=status_code)
+
+
+def form_errors(
+    error: ValidationError, field_names: dict[str, str]
+) -> tuple[str, dict[str, str]]:
+    """A form's validation errors: one summary line and a message per field, in the reader's
+    language; ``field_names`` gives each field's English msgid for the summary."""
+    _, _, details = describe_validation_errors(error.errors())
+    english = current_language.get() == "en"
+    by_field: dict[str, str] = {}
+    for detail in details:
+        field = str(detail["field"])
+        by_field.setdefault(field, detail["message_en"] if english else detail["message_zh"])
+    separator = "; " if english else "；"
+    summary = separator.join(
+        f"{gettext(field_names.get(field, field))}{': ' if english else '：'}{message}"
+        for field, message in by_field.items()
+    )
+    return summary, by_field
 
 
 # ---------------------------------------------------------------- list pages

@@ -6,7 +6,7 @@ transaction (STYLE.md §6). Lookups by code raise clear bilingual errors.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -184,6 +184,15 @@ def list_institutions(
 def get_institution(session: Session, *, institution_id: int) -> Institution | None:
     """The institution with this id, if any."""
     return session.get(Institution, institution_id)
+
+
+def institutions_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, Institution]:
+    """The institutions with these ids, by id, in one query (unknown ids are left out)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    found = session.scalars(select(Institution).where(Institution.id.in_(wanted)))
+    return {institution.id: institution for institution in found}
 
 
 def get_institution_or_raise(session: Session, *, institution_id: int) -> Institution:

@@ -26,7 +26,7 @@ from yilian.portal.pages import (
     N_,
     PAGE_SIZE,
     flash,
-    gettext,
+    form_errors,
     is_results_request,
     page_number,
     pager,
@@ -47,7 +47,6 @@ from yilian.registry.models import (
     RegionLevel,
 )
 from yilian.registry.schemas import DepartmentUpdate
-from yilian.validation import describe_validation_errors
 from yilian.webui import current_language
 
 router = APIRouter(prefix="/registry", include_in_schema=False)
@@ -332,22 +331,6 @@ DEPARTMENT_FIELDS = {
 }
 
 
-def _department_errors(error: ValidationError) -> tuple[str, dict[str, str]]:
-    """A summary and a per-field message in the reader's language."""
-    _, _, details = describe_validation_errors(error.errors())
-    english = current_language.get() == "en"
-    by_field: dict[str, str] = {}
-    for detail in details:
-        field = str(detail["field"])
-        by_field.setdefault(field, detail["message_en"] if english else detail["message_zh"])
-    separator = "; " if english else "；"
-    summary = separator.join(
-        f"{gettext(DEPARTMENT_FIELDS.get(field, field))}{': ' if english else '：'}{message}"
-        for field, message in by_field.items()
-    )
-    return summary, by_field
-
-
 @router.get("/departments/{department_id}/edit", response_class=HTMLResponse)
 def department_form(
     request: Request, session: DbSession, principal: CurrentPrincipal, department_id: int
@@ -390,7 +373,7 @@ def department_save(
         )
         registry.update_department(session, department=department, data=changes)
     except ValidationError as invalid:
-        summary, field_errors = _department_errors(invalid)
+        summary, field_errors = form_errors(invalid, DEPARTMENT_FIELDS)
     except YilianError as refused:
         summary = refused.message(current_language.get())
     else:
