@@ -101,6 +101,9 @@ def users_create(
     practitioner: Annotated[
         str | None, typer.Option(help="Practitioner code, linking a clinician to the registry")
     ] = None,
+    person_id: Annotated[
+        int | None, typer.Option(help="Patient index person id, linking a patient's account")
+    ] = None,
 ) -> None:
     """Create a user account."""
     secret = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -109,7 +112,7 @@ def users_create(
         with unit_of_work() as session:
             users.create(session, username=username, password=secret, role=role,
                          institution_code=institution, display_name=display_name,
-                         practitioner_code=practitioner)
+                         practitioner_code=practitioner, person_id=person_id)
 
     run_or_fail(create)
     typer.echo(f"created user {username} ({role.value})")

@@ -83,3 +83,30 @@ def test_weak_password_is_refused_with_a_clear_message(
 
     assert response.status_code == 422
     assert "字母和数字" in response.json()["message_zh"]
+
+
+def test_only_a_patients_account_names_a_person_and_the_person_must_exist(
+    session: Session,
+) -> None:
+    from yilian.auth import service as users
+    from yilian.errors import InvalidInput
+    from yilian.patients.models import Person, Sex
+
+    clinic = make_institution(session, code="CLINIC")
+    person = Person(name="宋桂兰", sex=Sex.FEMALE)
+    session.add(person)
+    session.flush()
+    patient = make_user(session, role=Role.PATIENT, institution=clinic)
+    clinician = make_user(session, role=Role.CLINICIAN, institution=clinic)
+
+    users.link_patient(session, user=patient, person_id=person.id)
+    assert users.principal_for(session, user=patient).person_id == person.id
+    for user, person_id, code in ((clinician, person.id, "person_not_allowed"),
+                                  (patient, person.id + 1000, "unknown_person")):
+        try:
+            users.link_patient(session, user=user, person_id=person_id)
+        except InvalidInput as refused:
+            assert refused.code == code
+        else:
+            raise AssertionError(f"{user.username} linked to {person_id}")
+    assert clinician.person_id is None

@@ -229,3 +229,14 @@ def test_demo_patients_include_the_duplicates_an_index_meets(demo_session: Sessi
     assert any(r.id_number_hash is None and r.link_method is LinkMethod.PROBABILISTIC
                for r in records)
     assert demo_session.scalar(select(func.count()).select_from(LinkReview)) > 0
+
+
+def test_the_demo_patient_signs_in_as_song_insured_in_huailai(demo_session: Session) -> None:
+    account = users.get_by_username(demo_session, username="huailai.patient")
+    assert account is not None and account.person_id is not None
+    principal = users.principal_for(demo_session, user=account)
+    song = demo_session.get(Person, principal.person_id)
+    assert song is not None and song.name == "宋桂兰"
+    records = demo_session.scalars(
+        select(PatientRecord).where(PatientRecord.person_id == song.id)).all()
+    assert [(r.local_id, r.insured_region_code) for r in records] == [("HL-DEMO-SONG", "130730")]

@@ -42,6 +42,8 @@ class User(Base):
     practitioner_id: Mapped[int | None] = mapped_column(
         ForeignKey("practitioner.id"), index=True
     )
+    # A patient's own person in the patient index, so they see their bookings and bills.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped to revoke every token and session issued before (logout everywhere, disable).
     token_version: Mapped[int] = mapped_column(Integer, default=0)

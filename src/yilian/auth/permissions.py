@@ -100,6 +100,8 @@ class Principal:
     institution_id: int | None
     institution_ids: frozenset[int]
     display_name: str = ""
+    # For a patient's account: their person in the patient index (None for staff).
+    person_id: int | None = None
 
     @property
     def is_network_wide(self) -> bool:

@@ -17,6 +17,7 @@ from yilian.auth.permissions import Principal
 from yilian.auth.security import DUMMY_HASH, hash_password, verify_password
 from yilian.db import utcnow
 from yilian.errors import Conflict, InvalidInput, NotAuthenticated, TooManyAttempts
+from yilian.patients.models import Person
 from yilian.registry.models import Institution, Practitioner
 
 MIN_PASSWORD_LENGTH = 8
@@ -64,10 +65,12 @@ def create(
     institution_code: str | None = None,
     display_name: str = "",
     practitioner_code: str | None = None,
+    person_id: int | None = None,
 ) -> User:
     """A new user; institution roles need an institution, network roles must have none.
 
-    A clinician may be linked to their practitioner record in the registry.
+    A clinician may be linked to their practitioner record in the registry, a patient's
+    account to their person in the patient index.
     """
     username = username.strip()
     if not username or len(username) > 64:
@@ -109,6 +112,8 @@ def create(
         if practitioner is None:
             raise InvalidInput("unknown_practitioner", f"医务人员编码不存在：{practitioner_code}",
                                f"No practitioner with code {practitioner_code}")
+    if person_id is not None:
+        check_patient_link(session, role=role, person_id=person_id)
     user = User(
         username=username,
         display_name=display_name or (practitioner.name if practitioner else username),
@@ -116,10 +121,28 @@ def create(
         role=role,
         institution_id=institution.id if institution else None,
         practitioner_id=practitioner.id if practitioner else None,
+        person_id=person_id,
     )
     session.add(user)
     session.flush()
     return user
+
+
+def check_patient_link(session: Session, *, role: Role, person_id: int) -> None:
+    """Only a patient's account names a person, and the person must be in the index."""
+    if role is not Role.PATIENT:
+        raise InvalidInput("person_not_allowed", "只有患者账号可以关联患者身份",
+                           "Only a patient's account can be linked to a person")
+    if session.get(Person, person_id) is None:
+        raise InvalidInput("unknown_person", f"患者索引中没有该患者：{person_id}",
+                           f"No person {person_id} in the patient index")
+
+
+def link_patient(session: Session, *, user: User, person_id: int) -> None:
+    """Link a patient's account to their person in the patient index."""
+    check_patient_link(session, role=user.role, person_id=person_id)
+    user.person_id = person_id
+    session.flush()
 
 
 def set_password(session: Session, *, user: User, password: str) -> None:
@@ -230,6 +253,7 @@ def principal_for(session: Session, *, user: User) -> Principal:
         institution_id=user.institution_id,
         institution_ids=frozenset(reach),
         display_name=user.display_name,
+        person_id=user.person_id,
     )
 
 

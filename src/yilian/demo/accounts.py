@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from yilian.auth import service as users
 from yilian.auth.models import Role
 from yilian.auth.security import verify_password
+from yilian.demo import patients as demo_patients
 from yilian.demo.report import DemoLogin
 from yilian.registry import service as registry
 
@@ -57,6 +58,10 @@ def ensure_accounts(session: Session, *, password: str) -> tuple[list[DemoLogin]
         elif not checked:
             password_opens = verify_password(password, user.password_hash)
             checked = True
+        if account.role is Role.PATIENT and user.person_id is None:
+            song = demo_patients.song(session)
+            if song is not None:
+                users.link_patient(session, user=user, person_id=song.id)
         institution = (
             registry.get_institution_by_code(session, code=account.institution_code)
             if account.institution_code

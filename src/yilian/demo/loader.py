@@ -33,6 +33,7 @@ def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
         with eager_loading_off(session):
             report = build_network(session, password=password)
         report.patients_by_link = demo_patients.create_patients(session, settings)
+        demo_patients.create_song(session, settings)
     else:
         report = DemoReport(password=password, network_created=False)
     report.logins, report.password_opens_logins = accounts.ensure_accounts(

@@ -4,12 +4,15 @@ swapped day and month, missing resident IDs), registered one by one through the 
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy.orm import Session
 
 from yilian.config import Settings
 from yilian.patients import service as patients
 from yilian.patients import synthetic
-from yilian.patients.models import InsuranceScheme, LinkMethod, Sex
+from yilian.patients.models import InsuranceScheme, LinkMethod, Person, Sex
+from yilian.patients.resident_id import check_digit
 from yilian.patients.schemas import RecordCreate
 from yilian.registry import service as registry
 
@@ -21,6 +24,41 @@ SOURCES = (
 )
 RECORDS = 3000
 SEED = 2026
+
+# The demo patient who signs in as ``huailai.patient``: Song, insured in Huailai county
+# (130730), registered at the PKU People's Hospital Huailai campus (the seeds' story).
+SONG_INSTITUTION = "PKUPH-HL"
+SONG_LOCAL_ID = "HL-DEMO-SONG"
+_SONG_ID17 = "13073019620314002"
+SONG = RecordCreate(
+    local_id=SONG_LOCAL_ID,
+    name="宋桂兰",
+    sex=Sex.FEMALE,
+    birth_date=date(1962, 3, 14),
+    id_number=_SONG_ID17 + check_digit(_SONG_ID17),
+    phone="13931300314",
+    address="河北省张家口市怀来县沙城镇",
+    insured_region_code="130730",
+    insurance_scheme=InsuranceScheme.RESIDENT,
+)
+
+
+def create_song(session: Session, settings: Settings) -> Person:
+    """Register the demo patient Song at the Huailai campus (her person in the index)."""
+    institution = registry.institution_by_code_or_raise(session, code=SONG_INSTITUTION)
+    data = SONG.model_copy(update={"institution_id": institution.id})
+    return patients.register_record(session, settings, None, data=data).person
+
+
+def song(session: Session) -> Person | None:
+    """Song's person, once the demo has registered her."""
+    institution = registry.get_institution_by_code(session, code=SONG_INSTITUTION)
+    if institution is None:
+        return None
+    record = patients.get_record_by_local_id(
+        session, institution_id=institution.id, local_id=SONG_LOCAL_ID
+    )
+    return record.person if record is not None else None
 
 
 def create_patients(
