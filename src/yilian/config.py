@@ -57,6 +57,26 @@ class Settings(BaseSettings):
         default=None, description="A retrained linkage model (JSON); unset: the shipped one."
     )
     empi_max_candidates: int = Field(default=200, ge=1)
+    # Notifications (yilian.notify): the outbox worker that POSTs webhooks and sends email.
+    # notify_worker_in_server starts it as a background thread in each server process.
+    notify_worker_in_server: bool = False
+    notify_batch_size: int = Field(default=50, ge=1, le=1000)
+    notify_poll_seconds: float = Field(default=2.0, gt=0)
+    notify_lease_seconds: float = Field(
+        default=60.0, gt=0, description="How long a claimed message is a worker's; must "
+        "outlast notify_timeout_seconds, after which a crashed worker's claims are retaken."
+    )
+    notify_timeout_seconds: float = Field(default=10.0, gt=0)
+    notify_max_attempts: int = Field(default=8, ge=1)
+    notify_backoff_base_seconds: float = Field(default=30.0, gt=0)
+    notify_backoff_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    notify_site_url: str = Field(default="", description="Base URL for links in emails.")
+    smtp_host: str = Field(default="", description="SMTP server; empty: no email is sent.")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "yilian@localhost"
     _secret_key: str | None = PrivateAttr(default=None)
     _field_key: bytes | None = PrivateAttr(default=None)
 
@@ -65,6 +85,14 @@ class Settings(BaseSettings):
         if self.empi_review_threshold >= self.empi_link_threshold:
             raise ValueError(
                 "YILIAN_EMPI_REVIEW_THRESHOLD must be below YILIAN_EMPI_LINK_THRESHOLD"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _notify_lease_outlasts_timeout(self) -> Settings:
+        if self.notify_lease_seconds <= self.notify_timeout_seconds:
+            raise ValueError(
+                "YILIAN_NOTIFY_LEASE_SECONDS must exceed YILIAN_NOTIFY_TIMEOUT_SECONDS"
             )
         return self
 

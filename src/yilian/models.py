@@ -3,6 +3,14 @@
 from yilian.audit.models import AuditEvent
 from yilian.auth.models import LoginAttempt, User, WebSession
 from yilian.db import Base
+from yilian.notify.models import (
+    InboxItem,
+    Notification,
+    NotificationContact,
+    OutboxAttempt,
+    OutboxMessage,
+    WebhookSubscription,
+)
 from yilian.patients.models import (
     LinkEvent,
     LinkReview,
@@ -27,11 +35,16 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Department",
+    "InboxItem",
     "Institution",
     "InstitutionCentre",
     "LinkEvent",
     "LinkReview",
     "LoginAttempt",
+    "Notification",
+    "NotificationContact",
+    "OutboxAttempt",
+    "OutboxMessage",
     "PatientRecord",
     "PatientShare",
     "Person",
@@ -39,5 +52,6 @@ __all__ = [
     "PractitionerRole",
     "Region",
     "User",
+    "WebhookSubscription",
     "WebSession",
 ]

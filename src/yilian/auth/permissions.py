@@ -34,6 +34,9 @@ class Action(enum.StrEnum):
     PATIENT_WRITE = "patient.write"
     PATIENT_LINK = "patient.link"  # review queue, merge, unmerge
     PATIENT_SHARE = "patient.share"
+    # notifications
+    INBOX_READ = "notify.inbox"  # one's own inbox and email address
+    WEBHOOK_MANAGE = "notify.webhook.manage"  # subscriptions and their delivery log
 
 
 class Scope(enum.Enum):
@@ -74,6 +77,9 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
     },
     Action.PATIENT_LINK: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
     Action.PATIENT_SHARE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    # notifications
+    Action.INBOX_READ: {role: N for role in Role},
+    Action.WEBHOOK_MANAGE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
 }
 
 ROLE_NAMES: Mapping[Role, tuple[str, str]] = {
