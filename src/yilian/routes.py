@@ -10,6 +10,8 @@ from yilian.auth import router as auth_api
 from yilian.auth import web as auth_web
 from yilian.fhir import router as fhir_api
 from yilian.hl7v2 import build_router as hl7v2_router
+from yilian.notify import router as notify_api
+from yilian.notify import web as notify_web
 from yilian.patients import hl7 as patients_hl7
 from yilian.patients import router as patients_api
 from yilian.patients import web as patients_web
@@ -34,3 +36,5 @@ def include_all(app: FastAPI) -> None:
     app.include_router(portal_web.router)
     app.include_router(registry_web.router)
     app.include_router(patients_web.router)
+    app.include_router(notify_api.router)
+    app.include_router(notify_web.router)
