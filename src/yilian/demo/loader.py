@@ -15,6 +15,7 @@ from yilian.config import Settings
 from yilian.demo import accounts, network, staff
 from yilian.demo import patients as demo_patients
 from yilian.demo.report import DemoReport
+from yilian.notify import demo as notify_demo
 from yilian.registry import service as registry
 from yilian.registry.models import AgreementType
 
@@ -39,6 +40,9 @@ def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
     report.logins, report.password_opens_logins = accounts.ensure_accounts(
         session, password=password
     )
+    notify_demo.create_welcome(session, user_ids=[
+        user.id for login in report.logins
+        if (user := users.get_by_username(session, username=login.username)) is not None])
     return report
 
 
