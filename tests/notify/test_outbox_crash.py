@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,8 +26,10 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import TEST_FIELD_KEY, demo_settings
 from tests.notify.conftest import Network, Receiver
+from yilian.db import make_engine, make_sessionmaker
 from yilian.notify import service as notify
 from yilian.notify import subscriptions, verify_signature
+from yilian.notify.delivery import Worker
 from yilian.notify.models import AttemptOutcome, OutboxAttempt, OutboxMessage, OutboxStatus
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -132,3 +135,42 @@ def test_a_worker_killed_mid_batch_neither_loses_nor_doubles_a_webhook(
     assert sorted(marked.values()) == [1] * EVENTS  # each marked delivered exactly once
     statuses = Counter(session.scalars(select(OutboxMessage.status)))
     assert statuses == {OutboxStatus.DELIVERED: EVENTS}
+
+
+def test_workers_claiming_at_the_same_moment_take_different_messages(
+    session: Session, network: Network, db_url: str
+) -> None:
+    # Real parallel claims, each worker on its own engine and connection: on PostgreSQL
+    # FOR UPDATE SKIP LOCKED passes over rows another claim holds, on SQLite the one
+    # UPDATE … RETURNING runs under the write lock; either way no message is taken twice.
+    settings = demo_settings(db_url)
+    subscriptions.create(session, settings, principal=network.principal(
+        session, network.county_admin), institution_id=network.county.id,
+        url="http://127.0.0.1:9/unused")
+    for number in range(60):
+        notify.publish(session, kind="referral.accepted", institution_ids=[network.county.id],
+                       title_zh=f"转诊 {number}", title_en=f"Referral {number}")
+    session.commit()
+    start = threading.Barrier(4)
+    taken: dict[int, list[int]] = {}
+
+    def claim_all(number: int) -> None:
+        engine = make_engine(db_url)
+        try:
+            worker = Worker(settings, make_sessionmaker(engine), batch=5, name=f"w{number}")
+            start.wait()
+            mine: list[int] = []
+            while claimed := worker.claim()[1]:
+                mine += [message.id for message in claimed]
+            taken[number] = mine
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=claim_all, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    every = [message_id for mine in taken.values() for message_id in mine]
+    assert len(taken) == 4
+    assert sorted(every) == sorted(session.scalars(select(OutboxMessage.id)))  # none twice
