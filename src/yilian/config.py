@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # notify_worker_in_server starts it as a background thread in each server process.
     notify_worker_in_server: bool = False
     notify_batch_size: int = Field(default=50, ge=1, le=1000)
+    # Messages of a batch sent at once (threads): a slow receiver does not hold up the rest.
+    notify_concurrency: int = Field(default=4, ge=1, le=64)
     notify_poll_seconds: float = Field(default=2.0, gt=0)
     notify_lease_seconds: float = Field(
         default=60.0, gt=0, description="How long a claimed message is a worker's; must "

@@ -52,6 +52,6 @@ __all__ = [
     "PractitionerRole",
     "Region",
     "User",
-    "WebhookSubscription",
     "WebSession",
+    "WebhookSubscription",
 ]

@@ -28,11 +28,14 @@ def deliver(
     batch: Annotated[
         int | None, typer.Option("--batch", min=1, help="Messages claimed at a time")
     ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="Messages sent at once")
+    ] = None,
 ) -> None:
     """Send webhooks and email from the outbox (SIGTERM or Ctrl-C stops it cleanly)."""
     settings = get_settings()
     engine = make_engine(settings.database_url)
-    worker = Worker(settings, make_sessionmaker(engine), batch=batch)
+    worker = Worker(settings, make_sessionmaker(engine), batch=batch, concurrency=concurrency)
 
     def stop(_signal: int, _frame: FrameType | None) -> None:
         worker.stop()

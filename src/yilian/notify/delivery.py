@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -153,12 +154,14 @@ class Worker:
         factory: sessionmaker[Session],
         *,
         batch: int | None = None,
+        concurrency: int | None = None,
         name: str | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
         self.factory = factory
         self.batch = batch or settings.notify_batch_size
+        self.concurrency = concurrency or settings.notify_concurrency
         self.name = (name or f"{socket.gethostname()}:{id(self):x}")[:64]
         self.jitter = jitter
         self.stop_event = threading.Event()
@@ -286,19 +289,30 @@ class Worker:
         return True
 
     def run_batch(self) -> int:
-        """Claim one batch and work through it; how many messages were claimed."""
+        """Claim one batch and send it, ``concurrency`` messages at a time; how many were
+        claimed. Each outcome is stored as soon as it is known."""
         token, claimed = self.claim()
+        if not claimed:
+            return 0
         known = self._secrets(claimed)
-        for position, message in enumerate(claimed):
+
+        def work(message: Claimed) -> bool:
             if self.stop_event.is_set():
-                self.release(token=token, message_ids=[c.id for c in claimed[position:]])
-                break
+                return False
             started = time.monotonic()
-            subscription = known.get(message.subscription_id or 0)
-            outcome = self.send(message, subscription)
+            outcome = self.send(message, known.get(message.subscription_id or 0))
             self.record(token=token, message=message, outcome=outcome, started=started)
             log.info("outbox_sent", message_id=message.id, delivered=outcome.delivered,
                      status=outcome.status_code, error=outcome.error, worker=self.name)
+            return True
+
+        if self.concurrency == 1 or len(claimed) == 1:
+            worked = [work(message) for message in claimed]
+        else:
+            with ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name) as pool:
+                worked = list(pool.map(work, claimed))
+        self.release(token=token, message_ids=[
+            message.id for message, done in zip(claimed, worked, strict=True) if not done])
         return len(claimed)
 
     def run_until_idle(self) -> int:
