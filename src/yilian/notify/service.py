@@ -11,6 +11,11 @@ transaction::
 
 It only flushes: the inbox items and the outbox messages commit or roll back with the
 caller's change (the outbox pattern), and ``yilian notify deliver`` sends them later.
+
+Webhooks leave Yilian for the institutions' own systems: put references in ``payload`` and
+``subject_ref`` (ids, FHIR references the receiver reads back with its own, audited,
+credentials), not patient details. Email goes out only when SMTP is configured
+(``YILIAN_SMTP_HOST``, read from this process's settings).
 """
 
 from __future__ import annotations

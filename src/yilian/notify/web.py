@@ -54,6 +54,11 @@ def _page(request: Request, session: Session, template: str, context: dict[str, 
                        status_code=status_code)
 
 
+def is_local_path(link: str) -> bool:
+    """Whether a notification's link stays on this site (never an open redirect)."""
+    return link.startswith("/") and not link.startswith("//") and "\\" not in link
+
+
 def _manager(principal: Principal) -> Principal:
     authorize(principal, Action.WEBHOOK_MANAGE)
     return principal
@@ -97,7 +102,7 @@ def inbox_read(item_id: int, session: DbSession, principal: CurrentPrincipal) ->
     item = notify.get_item_or_raise(session, user_id=principal.user_id, item_id=item_id)
     notify.mark_read(session, item=item)
     link = item.notification.link
-    target = link if link.startswith("/") and not link.startswith("//") else "/inbox"
+    target = link if is_local_path(link) else "/inbox"
     return RedirectResponse(target, status_code=303)
 
 
