@@ -18,6 +18,7 @@ from tests.web.conftest import BROWSER_ACCEPT, sign_in
 from yilian import cli
 from yilian.config import Settings
 from yilian.db import utcnow
+from yilian.errors import InvalidInput
 from yilian.notify import InvalidSignature, sign, verify_signature
 from yilian.notify import service as notify
 from yilian.notify.delivery import Worker, backoff_delay
@@ -31,6 +32,21 @@ def test_backoff_doubles_from_the_base_up_to_the_cap_with_half_of_it_random() ->
     assert backoff_delay(2, base=30, cap=3600, jitter=0.0) == 30
     assert backoff_delay(8, base=30, cap=3600, jitter=0.0) == 1800
     assert backoff_delay(8, base=30, cap=3600, jitter=0.999) < 3600
+
+
+def test_subscriptions_match_kinds_by_prefix_on_dot_boundaries() -> None:
+    assert notify.kind_matches([], "consultation.requested")  # no kinds: everything
+    assert notify.kind_matches(["referral"], "referral.accepted")
+    assert not notify.kind_matches(["referral"], "referrals.accepted")
+    assert notify.kind_matches(["scheduling.booked"], "scheduling.booked")
+    assert not notify.kind_matches(["scheduling.booked"], "scheduling.cancelled")
+    assert notify.kind_matches(["results", "*"], "settlement.settled")
+    assert notify.parse_kinds("referral, scheduling.booked  referral") == [
+        "referral", "scheduling.booked"]
+    notify.check_kind("referral.green_channel.activated")
+    with pytest.raises(InvalidInput) as refused:
+        notify.check_kind("Referral accepted")
+    assert refused.value.status_code == 422 and "referral.accepted" in refused.value.en
 
 
 def test_a_receiver_accepts_only_a_fresh_signature_of_the_exact_body() -> None:
