@@ -57,6 +57,9 @@ class Settings(BaseSettings):
         default=None, description="A retrained linkage model (JSON); unset: the shipped one."
     )
     empi_max_candidates: int = Field(default=200, ge=1)
+    # Settlement: folders of policies (*.yaml) and catalogues (*.csv); unset: the shipped ones.
+    settlement_policy_dir: Path | None = None
+    settlement_catalogue_dir: Path | None = None
     _secret_key: str | None = PrivateAttr(default=None)
     _field_key: bytes | None = PrivateAttr(default=None)
 

@@ -20,12 +20,21 @@ from yilian.registry.models import (
     PractitionerRole,
     Region,
 )
+from yilian.settlement.models import (
+    Accumulator,
+    Coverage,
+    Payment,
+    Settlement,
+    SettlementEvent,
+)
 
 __all__ = [
+    "Accumulator",
     "Agreement",
     "AgreementParty",
     "AuditEvent",
     "Base",
+    "Coverage",
     "Department",
     "Institution",
     "InstitutionCentre",
@@ -34,10 +43,13 @@ __all__ = [
     "LoginAttempt",
     "PatientRecord",
     "PatientShare",
+    "Payment",
     "Person",
     "Practitioner",
     "PractitionerRole",
     "Region",
+    "Settlement",
+    "SettlementEvent",
     "User",
     "WebSession",
 ]

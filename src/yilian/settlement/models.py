@@ -102,7 +102,7 @@ class Settlement(Base):
 
     __tablename__ = "settlement"
     __table_args__ = (
-        Index("ix_settlement_region_month", "insured_region_code", "settled_month"),
+        Index("ix_settlement_fund_region_month", "fund_region_code", "settled_month"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -114,6 +114,8 @@ class Settlement(Base):
         str_enum(SettlementStatus, 16), default=SettlementStatus.SETTLED
     )
     insured_region_code: Mapped[str] = mapped_column(String(6))
+    # The pooling region whose fund owes the institution (the policy's region), for clearing.
+    fund_region_code: Mapped[str] = mapped_column(String(6))
     treatment_region_code: Mapped[str] = mapped_column(String(6))
     scheme: Mapped[InsuranceScheme] = mapped_column(str_enum(InsuranceScheme, 16))
     filing: Mapped[Filing] = mapped_column(str_enum(Filing, 16))

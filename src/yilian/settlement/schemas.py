@@ -118,6 +118,7 @@ def slip_json(slip: Slip) -> dict[str, Any]:
         out_of_region=slip.out_of_region,
         policy_version=slip.policy_version,
         catalogue_version=slip.catalogue_version,
+        fund_region=slip.fund_region,
         not_in_catalogue=slip.not_in_catalogue,
         lines=[
             {
@@ -185,6 +186,7 @@ class SettlementRead(ReadModel):
     discharge_date: date
     policy_version: str
     catalogue_version: str
+    fund_region_code: str
     settled_at: datetime
     settled_by: str
     reversed_at: datetime | None = None
@@ -210,6 +212,16 @@ class CoverageRead(ReadModel):
     effective_filing: Filing
 
 
+class CoverageWrite(WriteModel):
+    """A person's insurance card and out-of-region filing, as a clerk records them."""
+
+    insured_region_code: Annotated[str, Field(pattern=r"^\d{6}$")]
+    scheme: InsuranceScheme
+    card_number: Annotated[str, Field(max_length=32)] = ""
+    filing: Filing = Filing.NONE
+    filed_region_code: Annotated[str, Field(pattern=r"^(\d{6})?$")] = ""
+
+
 class PaymentCreate(WriteModel):
     """The patient pays their cash share (自助缴费)."""
 
@@ -231,7 +243,7 @@ class PaymentRead(ReadModel):
 class ClearingRow(ReadModel):
     """What one fund owes one treatment institution for a month."""
 
-    insured_region_code: str
+    fund_region_code: str
     month: str
     institution_id: int
     institution_code: str
