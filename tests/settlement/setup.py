@@ -29,6 +29,9 @@ SONG_LINES = [
     {"code": "910000001", "qty": 1, "unit_price": "300"},
 ]
 
+# General anaesthesia 30 × 1200.00 甲类: 36,000 in scope.
+BIG_LINE = {"code": "330100001", "qty": 30, "unit_price": "1200.00"}
+
 
 @dataclass
 class Network:
