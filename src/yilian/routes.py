@@ -17,6 +17,7 @@ from yilian.portal import web as portal_web
 from yilian.registry import router as registry_api
 from yilian.registry import web as registry_web
 from yilian.settlement import router as settlement_api
+from yilian.settlement import web as settlement_web
 
 # What POST /hl7/v2 answers: every capability's HL7 v2 message handlers.
 HL7_HANDLERS = (*patients_hl7.HANDLERS,)
@@ -36,3 +37,4 @@ def include_all(app: FastAPI) -> None:
     app.include_router(portal_web.router)
     app.include_router(registry_web.router)
     app.include_router(patients_web.router)
+    app.include_router(settlement_web.router)
