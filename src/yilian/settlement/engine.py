@@ -290,21 +290,19 @@ def class_b_self_pay_first(eligible: Decimal, item: CatalogueItem, policy: Polic
 def split_line(line: BillLine, item: CatalogueItem | None, policy: Policy) -> LineResult:
     """One line's split into self-paid, over-limit, self-pay-first and in-scope amounts."""
     amount = (line.qty * line.unit_price).quantize(FEN, ROUND_HALF_UP)
+    if item is None:
+        return LineResult(line.code, "", None, None, line.qty, line.unit_price, amount,
+                          amount, ZERO, ZERO, ZERO, LineNote.NOT_IN_CATALOGUE)
     fully_self_paid = class_c_self_paid(amount, item)
-    if item is None or fully_self_paid:
-        return LineResult(
-            line.code, item.name if item else "", item.item_class if item else None,
-            item.category if item else None, line.qty, line.unit_price, amount,
-            fully_self_paid, ZERO, ZERO, ZERO,
-            LineNote.NOT_IN_CATALOGUE if item is None else None,
-        )
-    over_limit = min(over_limit_self_pay(line, item), amount)
-    self_pay_first = class_b_self_pay_first(amount - over_limit, item, policy)
-    in_scope = amount - over_limit - self_pay_first
-    return LineResult(
-        line.code, item.name, item.item_class, item.category, line.qty, line.unit_price,
-        amount, ZERO, over_limit, self_pay_first, in_scope,
-    )
+    if fully_self_paid:
+        return LineResult(line.code, item.name, item.item_class, item.category, line.qty,
+                          line.unit_price, amount, fully_self_paid, ZERO, ZERO, ZERO)
+    over_limit = ZERO if item.price_limit is None else min(over_limit_self_pay(line, item), amount)
+    self_pay_first = (ZERO if item.item_class is not _CLASS_B
+                      else class_b_self_pay_first(amount - over_limit, item, policy))
+    return LineResult(line.code, item.name, item.item_class, item.category, line.qty,
+                      line.unit_price, amount, ZERO, over_limit, self_pay_first,
+                      amount - over_limit - self_pay_first)
 
 
 def deductible_standard(policy: Policy, bill: Bill) -> Decimal:
