@@ -89,7 +89,14 @@ def test_clearing_totals_equal_the_sum_of_the_slips(
     client.post(f"/api/v1/settlement/settlements/{ids[0]}/reversal",
                 json={"reason": "wrong_filing"}, headers=clerk)
     coverage_answer = client.get(f"/api/v1/settlement/coverage/{net.person_id}", headers=clerk)
-    assert coverage_answer.json()["insured_region_code"] == "130730"
+    assert coverage_answer.json()["insured_region_code"] == "130730"  # from the patient index
+    recorded = client.put(f"/api/v1/settlement/coverage/{net.person_id}", headers=clerk, json={
+        "insured_region_code": "130730", "scheme": "resident", "card_number": "H1307300001",
+        "filing": "referral", "filed_region_code": "310000"})
+    assert recorded.status_code == 200 and recorded.json()["card_number"] == "H1307300001"
+    in_shanghai = client.get(f"/api/v1/settlement/coverage/{net.person_id}", headers=clerk,
+                             params={"treatment_region": "310101", "on_date": "2026-05-01"})
+    assert in_shanghai.json()["effective_filing"] == "referral"
     rows = client.get("/api/v1/settlement/clearing", params={"month": "2026-05"},
                       headers=clerk).json()
     kept = [client.get(f"/api/v1/settlement/settlements/{i}", headers=clerk).json()["slip"]
