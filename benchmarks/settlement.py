@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import random
@@ -237,9 +238,11 @@ def bench_api(admin_url: str, seconds: float, clients: int, workers: int) -> Non
             codes = ["110900001", "111000001", "XJ01DDA051", "XB01ABA035", "XB05BBA022",
                      "210300001", "250101001", "250301001", "310701001", "C03010200"]
 
+            keys = itertools.count()  # unique across the warm-up and the measured run
+
             def settle(client: int, sequence: int) -> tuple[str, str, str | None]:
                 body = {
-                    "idempotency_key": f"BENCH-{client:03d}-{sequence:07d}",
+                    "idempotency_key": f"BENCH-{client:03d}-{next(keys):08d}",
                     "person_id": people[rng.randrange(len(people))],
                     "institution_id": institution_id, "admission_date": "2026-06-01",
                     "discharge_date": "2026-06-10",
