@@ -29,7 +29,7 @@ from yilian.settlement.schemas import SettleRequest
 
 SEED = 2026
 YEAR = 2026
-BILLS = 180
+BILLS = 120
 TREATING = ("PKUPH-HL", "HL-THC-SHACHENG", "HL-THC-XINBAOAN", "PKUPH", "PKUFH", "PKU3H")
 SONG_CARD = "H13073019620314"
 
