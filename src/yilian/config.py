@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_from: str = "yilian@localhost"
+    # Settlement: folders of policies (*.yaml) and catalogues (*.csv); unset: the shipped ones.
+    settlement_policy_dir: Path | None = None
+    settlement_catalogue_dir: Path | None = None
     _secret_key: str | None = PrivateAttr(default=None)
     _field_key: bytes | None = PrivateAttr(default=None)
 

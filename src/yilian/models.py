@@ -28,12 +28,21 @@ from yilian.registry.models import (
     PractitionerRole,
     Region,
 )
+from yilian.settlement.models import (
+    Accumulator,
+    Coverage,
+    Payment,
+    Settlement,
+    SettlementEvent,
+)
 
 __all__ = [
+    "Accumulator",
     "Agreement",
     "AgreementParty",
     "AuditEvent",
     "Base",
+    "Coverage",
     "Department",
     "InboxItem",
     "Institution",
@@ -47,10 +56,13 @@ __all__ = [
     "OutboxMessage",
     "PatientRecord",
     "PatientShare",
+    "Payment",
     "Person",
     "Practitioner",
     "PractitionerRole",
     "Region",
+    "Settlement",
+    "SettlementEvent",
     "User",
     "WebSession",
     "WebhookSubscription",

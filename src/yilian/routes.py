@@ -18,6 +18,9 @@ from yilian.patients import web as patients_web
 from yilian.portal import web as portal_web
 from yilian.registry import router as registry_api
 from yilian.registry import web as registry_web
+from yilian.settlement import fhir as settlement_fhir
+from yilian.settlement import router as settlement_api
+from yilian.settlement import web as settlement_web
 
 # What POST /hl7/v2 answers: every capability's HL7 v2 message handlers.
 HL7_HANDLERS = (*patients_hl7.HANDLERS,)
@@ -29,12 +32,15 @@ def include_all(app: FastAPI) -> None:
     app.include_router(auth_api.router)
     app.include_router(audit_api.router)
     app.include_router(fhir_api.router)
+    app.include_router(settlement_fhir.router)
     app.include_router(hl7v2_router(HL7_HANDLERS))
     app.include_router(registry_api.router)
     app.include_router(patients_api.router)
+    app.include_router(settlement_api.router)
     app.include_router(auth_web.router)
     app.include_router(portal_web.router)
     app.include_router(registry_web.router)
     app.include_router(patients_web.router)
     app.include_router(notify_api.router)
     app.include_router(notify_web.router)
+    app.include_router(settlement_web.router)

@@ -37,6 +37,13 @@ class Action(enum.StrEnum):
     # notifications
     INBOX_READ = "notify.inbox"  # one's own inbox and email address
     WEBHOOK_MANAGE = "notify.webhook.manage"  # subscriptions and their delivery log
+    # settlement
+    SETTLEMENT_READ = "settlement.read"
+    SETTLEMENT_SETTLE = "settlement.settle"  # 2207, and reversal 2208
+    SETTLEMENT_ESTIMATE = "settlement.estimate"
+    SETTLEMENT_PAY = "settlement.pay"  # 自助缴费
+    SETTLEMENT_CLEARING = "settlement.clearing"
+    COVERAGE_WRITE = "settlement.coverage.write"
 
 
 class Scope(enum.Enum):
@@ -80,6 +87,28 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
     # notifications
     Action.INBOX_READ: {role: N for role in Role},
     Action.WEBHOOK_MANAGE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    # settlement: the treating institution's insurance clerks settle and reverse; a patient
+    # reads and pays only their own settlements (the service checks Principal.person_id).
+    Action.SETTLEMENT_READ: {
+        Role.PLATFORM_ADMIN: N,
+        Role.HOSPITAL_ADMIN: OWN,
+        Role.INSURANCE_CLERK: OWN,
+        Role.PATIENT: OWN,
+    },
+    Action.SETTLEMENT_SETTLE: {Role.INSURANCE_CLERK: OWN},
+    Action.SETTLEMENT_ESTIMATE: {
+        Role.PLATFORM_ADMIN: N,
+        Role.INSURANCE_CLERK: OWN,
+        Role.CLINICIAN: OWN,
+        Role.PATIENT: OWN,
+    },
+    Action.SETTLEMENT_PAY: {Role.INSURANCE_CLERK: OWN, Role.PATIENT: OWN},
+    Action.SETTLEMENT_CLEARING: {
+        Role.PLATFORM_ADMIN: N,
+        Role.COMMISSION_ANALYST: N,
+        Role.INSURANCE_CLERK: OWN,
+    },
+    Action.COVERAGE_WRITE: {Role.PLATFORM_ADMIN: N, Role.INSURANCE_CLERK: OWN},
 }
 
 ROLE_NAMES: Mapping[Role, tuple[str, str]] = {

@@ -25,6 +25,7 @@ from yilian.fhir.capability import (
     capability_statement,
 )
 from yilian.fhir.search import MAX_COUNT, SearchParam, SearchQuery, parse_search
+from yilian.settlement import fhir as settlement_fhir
 
 PREFIX = "/fhir/r4"
 HANDLERS: tuple[ResourceHandler, ...] = (
@@ -33,7 +34,9 @@ HANDLERS: tuple[ResourceHandler, ...] = (
     *audit.HANDLERS,
 )
 # Every resource type the CapabilityStatement lists: the generated ones and Patient.
-DECLARATIONS: tuple[ResourceDeclaration, ...] = (*HANDLERS, patient_search.PATIENT)
+DECLARATIONS: tuple[ResourceDeclaration, ...] = (
+    *HANDLERS, patient_search.PATIENT, *settlement_fhir.DECLARATIONS,
+)
 FhirBody = Annotated[dict[str, Any], Body(media_type=FHIR_JSON)]
 
 router = APIRouter(prefix=PREFIX, tags=["fhir"])

@@ -1,0 +1,438 @@
+"""The settlement engine: 就医地目录、参保地政策, one named pure rule per step, Decimal throughout.
+
+医保发〔2022〕22号: the treatment place's catalogue decides each item's class and price limit;
+the insured place's policy decides deductible 起付标准, ratios and cap 最高支付限额. Every
+amount on a line is rounded to the fen (ROUND_HALF_UP) once, and slip totals are sums of
+rounded lines, so a slip always reconciles: medfee_sumamt = fund_pay_sumamt + psn_part_amt.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
+
+from yilian.patients.models import InsuranceScheme
+
+FEN = Decimal("0.01")
+ZERO = Decimal("0.00")
+ONE = Decimal(1)
+# Since 2023-04-01 the insured of Beijing, Tianjin and Hebei count as filed anywhere in the region.
+JING_JIN_JI_PROVINCES = frozenset({"11", "12", "13"})
+JING_JIN_JI_FILED_SINCE = date(2023, 4, 1)
+
+
+class ItemClass(enum.StrEnum):
+    """Catalogue class of an item."""
+
+    A = "A"  # 甲类: fully in scope
+    B = "B"  # 乙类: a self-pay-first share, the rest in scope
+    C = "C"  # 丙类: fully self-paid
+
+
+class ItemCategory(enum.StrEnum):
+    """What a catalogue item is."""
+
+    DRUG = "drug"  # 药品
+    SERVICE = "service"  # 诊疗项目
+    MATERIAL = "material"  # 医用耗材
+
+
+class Filing(enum.StrEnum):
+    """Out-of-region filing status 异地就医备案."""
+
+    FILED = "filed"  # 已备案（含京津冀视同备案）
+    REFERRAL = "referral"  # 转诊备案
+    EMERGENCY = "emergency"  # 急诊抢救
+    NONE = "none"  # 未备案
+
+
+class CutMode(enum.StrEnum):
+    """How a region lowers the ratio of an out-of-region patient."""
+
+    POINTS = "points"  # 降低百分点: ratio − cut
+    MULTIPLIER = "multiplier"  # 按比例折算: ratio × m
+
+
+class ClassBSource(enum.StrEnum):
+    """Where the 乙类先行自付 share comes from."""
+
+    CATALOGUE = "catalogue"  # the treatment place's catalogue row, the policy's share when blank
+    POLICY = "policy"  # always the insured place's policy
+
+
+class LineNote(enum.StrEnum):
+    """Why a line was treated specially."""
+
+    NOT_IN_CATALOGUE = "not_in_catalogue"  # 目录外项目，全额自费
+
+
+# ---------------------------------------------------------------- data the rules read
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueItem:
+    """One row of the treatment place's catalogue."""
+
+    code: str
+    name: str
+    category: ItemCategory
+    item_class: ItemClass
+    class_b_self_pay_first: Decimal | None = None
+    price_limit: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The treatment place's item catalogue, by code."""
+
+    region_code: str
+    version: str
+    items: Mapping[str, CatalogueItem]
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """A segment of an amount paid at one ratio: everything up to ``up_to`` (None: no end)."""
+
+    up_to: Decimal | None
+    ratio: Decimal
+
+
+@dataclass(frozen=True)
+class OutOfRegion:
+    """How the ratio drops for a patient treated outside the insured region, by filing."""
+
+    mode: CutMode
+    adjustment: Mapping[Filing, Decimal]
+
+
+@dataclass(frozen=True)
+class CriticalIllness:
+    """大病保险: paid on the year's in-scope self-pay above a threshold, in bands, up to a cap."""
+
+    threshold: Decimal
+    bands: tuple[Band, ...]  # ``up_to`` is the year's cumulative in-scope self-pay
+    cap: Decimal
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The insured place's rules for one region, scheme and validity period."""
+
+    insured_region: str
+    scheme: InsuranceScheme
+    valid_from: date
+    valid_to: date
+    deductible: Mapping[int, Decimal]
+    ratio: Mapping[int, Decimal]
+    annual_cap: Decimal
+    class_b_self_pay_first: Decimal
+    out_of_region: OutOfRegion
+    version: str = ""
+    name: str = ""
+    class_b_source: ClassBSource = ClassBSource.CATALOGUE
+    ratio_bands: Mapping[int, tuple[Band, ...]] = field(default_factory=dict)
+    later_admission_deductible: Mapping[int, Decimal] = field(default_factory=dict)
+    consortium_continuous_deductible: bool = False
+    critical_illness: CriticalIllness | None = None
+    personal_account: bool = False
+
+    def covers(self, *, insured_region: str, scheme: InsuranceScheme, on_date: date) -> bool:
+        """Whether this policy applies to the insured region, scheme and date."""
+        return (
+            insured_region.startswith(region_prefix(self.insured_region))
+            and scheme == self.scheme
+            and self.valid_from <= on_date <= self.valid_to
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BillLine:
+    """One item on a bill."""
+
+    code: str
+    qty: Decimal
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class YearToDate:
+    """The person's accumulators for the policy year before this bill."""
+
+    hifp_pay: Decimal = ZERO
+    admissions: int = 0
+    hifmi_pay: Decimal = ZERO
+    hifmi_base: Decimal = ZERO  # in-scope self-pay counted towards the critical-illness layer
+
+
+@dataclass(frozen=True)
+class Bill:
+    """An inpatient bill as the engine sees it."""
+
+    insured_region: str
+    scheme: InsuranceScheme
+    filing: Filing
+    institution_level: int
+    treatment_region: str
+    admission_date: date
+    lines: Sequence[BillLine]
+    year_to_date: YearToDate = YearToDate()
+    # 医联体内转诊连续计算起付线: deductible already paid in this episode at the referring member.
+    consortium_deductible_paid: Decimal = ZERO
+    account_balance: Decimal = ZERO  # 个人账户余额 (employee scheme)
+
+
+class LineResult(NamedTuple):
+    """How one bill line splits (a named tuple: the engine builds 50 per bill)."""
+
+    code: str
+    name: str
+    item_class: ItemClass | None
+    category: ItemCategory | None
+    qty: Decimal
+    unit_price: Decimal
+    det_item_fee_sumamt: Decimal
+    fulamt_ownpay_amt: Decimal
+    overlmt_selfpay: Decimal
+    preselfpay_amt: Decimal
+    inscp_scp_amt: Decimal
+    note: LineNote | None = None
+
+
+@dataclass(frozen=True)
+class Slip:
+    """The settlement slip (national interface 2207 output names)."""
+
+    medfee_sumamt: Decimal
+    fulamt_ownpay_amt: Decimal
+    overlmt_selfpay: Decimal
+    preselfpay_amt: Decimal
+    inscp_scp_amt: Decimal
+    act_pay_dedc: Decimal
+    hifp_pay: Decimal
+    hifmi_pay: Decimal
+    fund_pay_sumamt: Decimal
+    psn_part_amt: Decimal
+    acct_pay: Decimal
+    psn_cash_pay: Decimal
+    lines: tuple[LineResult, ...]
+    deductible_standard: Decimal
+    ratio_applied: tuple[Band, ...]
+    cap_remaining: Decimal
+    hifmi_base: Decimal
+    filing: Filing
+    out_of_region: bool
+    policy_version: str
+    catalogue_version: str
+    fund_region: str = ""  # the pooling region whose fund pays: the policy's insured region
+
+    @property
+    def not_in_catalogue(self) -> list[str]:
+        """Codes the catalogue does not know: fully self-paid, listed, never dropped."""
+        return [line.code for line in self.lines if line.note is LineNote.NOT_IN_CATALOGUE]
+
+
+# ---------------------------------------------------------------- the rules, one per step
+
+_CLASS_B, _CLASS_C = ItemClass.B, ItemClass.C
+
+
+def to_fen(amount: Decimal) -> Decimal:
+    """Round to the fen, half up."""
+    return amount.quantize(FEN, ROUND_HALF_UP)
+
+
+def region_prefix(code: str) -> str:
+    """The significant digits of a GB/T 2260 code: 130000 → 13, 130700 → 1307."""
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
+
+
+def is_jing_jin_ji(region_code: str) -> bool:
+    """Whether a region lies in Beijing, Tianjin or Hebei."""
+    return region_code[:2] in JING_JIN_JI_PROVINCES
+
+
+def class_c_self_paid(amount: Decimal, item: CatalogueItem | None) -> Decimal:
+    """丙类 and items outside the catalogue are fully self-paid."""
+    return amount if item is None or item.item_class is _CLASS_C else ZERO
+
+
+def over_limit_self_pay(line: BillLine, item: CatalogueItem) -> Decimal:
+    """The part of the unit price above the catalogue's price limit 超限价自付."""
+    limit = item.price_limit
+    if limit is None or line.unit_price <= limit:
+        return ZERO
+    return ((line.unit_price - limit) * line.qty).quantize(FEN, ROUND_HALF_UP)
+
+
+def class_b_share(policy: Policy, item: CatalogueItem) -> Decimal:
+    """The 乙类先行自付 share: the catalogue row's or the policy's, as the region decides."""
+    if policy.class_b_source is ClassBSource.CATALOGUE and item.class_b_self_pay_first is not None:
+        return item.class_b_self_pay_first
+    return policy.class_b_self_pay_first
+
+
+def class_b_self_pay_first(eligible: Decimal, item: CatalogueItem, policy: Policy) -> Decimal:
+    """乙类先行自付: the class-B share of what is left after the over-limit part."""
+    if item.item_class is not _CLASS_B:
+        return ZERO
+    return (eligible * class_b_share(policy, item)).quantize(FEN, ROUND_HALF_UP)
+
+
+def split_line(line: BillLine, item: CatalogueItem | None, policy: Policy) -> LineResult:
+    """One line's split into self-paid, over-limit, self-pay-first and in-scope amounts."""
+    amount = (line.qty * line.unit_price).quantize(FEN, ROUND_HALF_UP)
+    if item is None:
+        return LineResult(line.code, "", None, None, line.qty, line.unit_price, amount,
+                          amount, ZERO, ZERO, ZERO, LineNote.NOT_IN_CATALOGUE)
+    fully_self_paid = class_c_self_paid(amount, item)
+    if fully_self_paid:
+        return LineResult(line.code, item.name, item.item_class, item.category, line.qty,
+                          line.unit_price, amount, fully_self_paid, ZERO, ZERO, ZERO)
+    over_limit = ZERO if item.price_limit is None else min(over_limit_self_pay(line, item), amount)
+    self_pay_first = (ZERO if item.item_class is not _CLASS_B
+                      else class_b_self_pay_first(amount - over_limit, item, policy))
+    return LineResult(line.code, item.name, item.item_class, item.category, line.qty,
+                      line.unit_price, amount, ZERO, over_limit, self_pay_first,
+                      amount - over_limit - self_pay_first)
+
+
+def deductible_standard(policy: Policy, bill: Bill) -> Decimal:
+    """起付标准 for this admission: by level, lower for a later admission, less what a
+    consortium referral already paid (医联体内转诊连续计算)."""
+    level = bill.institution_level
+    standard = policy.deductible[level]
+    if bill.year_to_date.admissions >= 1 and level in policy.later_admission_deductible:
+        standard = policy.later_admission_deductible[level]
+    if policy.consortium_continuous_deductible and bill.filing is Filing.REFERRAL:
+        standard = max(ZERO, standard - bill.consortium_deductible_paid)
+    return standard
+
+
+def apply_deductible(in_scope: Decimal, standard: Decimal) -> Decimal:
+    """The deductible applied: the standard, or all of the in-scope cost when it is less."""
+    return to_fen(max(ZERO, min(standard, in_scope)))
+
+
+def is_out_of_region(policy: Policy, bill: Bill) -> bool:
+    """Treated outside the region the policy insures."""
+    return not bill.treatment_region.startswith(region_prefix(policy.insured_region))
+
+
+def adjusted_ratio(ratio: Decimal, policy: Policy, filing: Filing, out_of_region: bool) -> Decimal:
+    """The ratio after the out-of-region cut: points (ratio − cut) or multiplier (ratio × m)."""
+    if not out_of_region:
+        return ratio
+    rule = policy.out_of_region
+    if rule.mode is CutMode.POINTS:
+        return max(ZERO, ratio - rule.adjustment.get(filing, ZERO))
+    return ratio * rule.adjustment.get(filing, ONE)
+
+
+def ratio_bands(policy: Policy, bill: Bill) -> tuple[Band, ...]:
+    """The (adjusted) bands paid on the in-scope cost above the deductible: 分段 or one ratio."""
+    level = bill.institution_level
+    bands = policy.ratio_bands.get(level) or (Band(None, policy.ratio[level]),)
+    out = is_out_of_region(policy, bill)
+    return tuple(Band(band.up_to, adjusted_ratio(band.ratio, policy, bill.filing, out))
+                 for band in bands)
+
+
+def apply_ratio(above_deductible: Decimal, bands: Sequence[Band]) -> Decimal:
+    """The pooled fund's share of the amount above the deductible, band by band."""
+    paid, lower = ZERO, ZERO
+    for band in bands:
+        upper = above_deductible if band.up_to is None else min(band.up_to, above_deductible)
+        if upper > lower:
+            paid += (upper - lower) * band.ratio
+            lower = upper
+    return to_fen(paid)
+
+
+def cap_by_annual_limit(fund_pay: Decimal, cap: Decimal, paid_this_year: Decimal) -> Decimal:
+    """最高支付限额: the fund pays at most what is left of the annual cap."""
+    return to_fen(max(ZERO, min(fund_pay, cap - paid_this_year)))
+
+
+def critical_illness_layer(
+    layer: CriticalIllness | None, self_pay: Decimal, year_to_date: YearToDate
+) -> Decimal:
+    """大病保险: bands on the year's in-scope self-pay above the threshold, up to the layer cap."""
+    if layer is None or self_pay <= 0:
+        return ZERO
+    start = max(year_to_date.hifmi_base, layer.threshold)
+    end = year_to_date.hifmi_base + self_pay
+    paid, lower = ZERO, layer.threshold
+    for band in layer.bands:
+        upper = end if band.up_to is None else min(band.up_to, end)
+        segment_from = max(lower, start)
+        if upper > segment_from:
+            paid += (upper - segment_from) * band.ratio
+        lower = max(lower, upper)
+    return cap_by_annual_limit(to_fen(paid), layer.cap, year_to_date.hifmi_pay)
+
+
+def personal_account_pay(policy: Policy, bill: Bill, patient_share: Decimal) -> Decimal:
+    """个人账户支付: an employee's account pays the patient's share as far as its balance goes."""
+    if not policy.personal_account or bill.scheme is not InsuranceScheme.EMPLOYEE:
+        return ZERO
+    return to_fen(max(ZERO, min(bill.account_balance, patient_share)))
+
+
+def settle(*, policy: Policy, catalogue: Catalogue, bill: Bill) -> Slip:
+    """Settle a bill under the insured place's policy and the treatment place's catalogue."""
+    find = catalogue.items.get
+    lines = tuple([split_line(line, find(line.code), policy) for line in bill.lines])
+    medfee = fully_self_paid = over_limit = self_pay_first = in_scope = ZERO
+    for line in lines:
+        medfee += line.det_item_fee_sumamt
+        fully_self_paid += line.fulamt_ownpay_amt
+        over_limit += line.overlmt_selfpay
+        self_pay_first += line.preselfpay_amt
+        in_scope += line.inscp_scp_amt
+
+    standard = deductible_standard(policy, bill)
+    deductible = apply_deductible(in_scope, standard)
+    bands = ratio_bands(policy, bill)
+    ytd = bill.year_to_date
+    cap_remaining = to_fen(max(ZERO, policy.annual_cap - ytd.hifp_pay))
+    pooled = cap_by_annual_limit(apply_ratio(in_scope - deductible, bands),
+                                 policy.annual_cap, ytd.hifp_pay)
+    in_scope_self_pay = in_scope - pooled
+    critical = min(critical_illness_layer(policy.critical_illness, in_scope_self_pay, ytd),
+                   in_scope_self_pay)
+    fund = pooled + critical
+    patient_share = medfee - fund
+    account = personal_account_pay(policy, bill, patient_share)
+    return Slip(
+        medfee_sumamt=medfee,
+        fulamt_ownpay_amt=fully_self_paid,
+        overlmt_selfpay=over_limit,
+        preselfpay_amt=self_pay_first,
+        inscp_scp_amt=in_scope,
+        act_pay_dedc=deductible,
+        hifp_pay=pooled,
+        hifmi_pay=critical,
+        fund_pay_sumamt=fund,
+        psn_part_amt=patient_share,
+        acct_pay=account,
+        psn_cash_pay=patient_share - account,
+        lines=lines,
+        deductible_standard=to_fen(standard),
+        ratio_applied=bands,
+        cap_remaining=cap_remaining,
+        hifmi_base=in_scope_self_pay,
+        filing=bill.filing,
+        out_of_region=is_out_of_region(policy, bill),
+        policy_version=policy.version,
+        catalogue_version=catalogue.version,
+        fund_region=policy.insured_region,
+    )

@@ -1,0 +1,240 @@
+"""FHIR R4 Coverage, Claim and ClaimResponse for settlement.
+
+``GET Coverage/{person id}``; ``GET Claim/{settlement id}`` and ``ClaimResponse/{settlement
+id}`` for stored settlements; ``POST Claim`` with ``use = predetermination`` answers the
+estimate as a ClaimResponse and stores nothing. ClaimResponse.item.adjudication carries
+submitted, eligible (in scope), and our own codes for 先行自付, 超限价 and 全自费; the
+response's total carries submitted, eligible, deductible, copay (the patient's share) and
+benefit (all funds). Every resource is validated against fhir.resources R4B on the way out.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from yilian.auth.permissions import Action, Principal
+from yilian.deps import AppSettings, DbSession, RequirePermission
+from yilian.errors import InvalidInput
+from yilian.fhir.bundle import FHIR_JSON, fhir_response, validated
+from yilian.fhir.capability import ResourceDeclaration
+from yilian.fhir.systems import CANONICAL_BASE, INSURANCE_SCHEME, INSURED_REGION
+from yilian.settlement import coverage, engine
+from yilian.settlement import service as settlements
+from yilian.settlement.models import Settlement, SettlementStatus
+from yilian.settlement.schemas import slip_json
+
+ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
+OUR_ADJUDICATION = f"{CANONICAL_BASE}/CodeSystem/settlement-adjudication"
+ITEM_CODE = f"{CANONICAL_BASE}/CodeSystem/medical-insurance-item"  # 医保目录项目编码
+FILING = f"{CANONICAL_BASE}/StructureDefinition/out-of-region-filing"
+CARD = f"{CANONICAL_BASE}/sid/insurance-card"
+CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
+OURS = {  # our adjudication codes, beside HL7's
+    "preselfpay_amt": ("self-pay-first", "先行自付 Class-B self-pay-first"),
+    "overlmt_selfpay": ("over-limit", "超限价 Above the price limit"),
+    "fulamt_ownpay_amt": ("fully-self-paid", "全自费 Fully self-paid"),
+}
+router = APIRouter(prefix="/fhir/r4", tags=["fhir"])
+FhirBody = Annotated[dict[str, Any], Body(media_type=FHIR_JSON)]
+_ANSWER: dict[int | str, dict[str, Any]] = {200: {"content": {FHIR_JSON: {}}}}
+
+DECLARATIONS = (
+    ResourceDeclaration(
+        resource_type="Coverage", action=Action.SETTLEMENT_READ, search_params=(),
+        interactions=("read",),
+        documentation="A person's basic medical insurance (id = patient id): payor the "
+        "insured region's fund, class the scheme, subscriberId the card, extension the "
+        "out-of-region filing status.",
+    ),
+    ResourceDeclaration(
+        resource_type="Claim", action=Action.SETTLEMENT_READ, search_params=(),
+        interactions=("read", "create"),
+        documentation="A settled inpatient bill (id = settlement id). POST a Claim with "
+        "use=predetermination (patient, provider, item.productOrService, quantity, "
+        "unitPrice) to get the estimate back as a ClaimResponse; nothing is stored.",
+    ),
+    ResourceDeclaration(
+        resource_type="ClaimResponse", action=Action.SETTLEMENT_READ, search_params=(),
+        interactions=("read",),
+        documentation="The settlement slip: item.adjudication submitted, eligible and "
+        f"{OUR_ADJUDICATION} self-pay-first / over-limit / fully-self-paid; total "
+        "submitted, eligible, deductible, copay (patient's share), benefit (all funds).",
+    ),
+)
+
+
+def _money(value: Any) -> dict[str, Any]:
+    return {"value": float(Decimal(str(value))), "currency": "CNY"}
+
+
+def _adjudication(code: str, amount: Any, *, ours: bool = False,
+                  display: str = "") -> dict[str, Any]:
+    coding = {"system": OUR_ADJUDICATION if ours else ADJUDICATION, "code": code}
+    if display:
+        coding["display"] = display
+    return {"category": {"coding": [coding]}, "amount": _money(amount)}
+
+
+def coverage_resource(insurance: coverage.Insurance) -> dict[str, Any]:
+    """A person's insurance as FHIR Coverage."""
+    return {
+        "resourceType": "Coverage", "id": str(insurance.person_id), "status": "active",
+        "extension": [{"url": FILING, "valueCode": insurance.filing.value},
+                      {"url": INSURED_REGION, "valueCode": insurance.insured_region_code}],
+        "subscriberId": insurance.card_number or None,
+        "beneficiary": {"reference": f"Patient/{insurance.person_id}"},
+        "payor": [{"identifier": {"system": INSURED_REGION,
+                                  "value": insurance.insured_region_code},
+                   "display": f"参保地医保基金 {insurance.insured_region_code}"}],
+        "class": [{"type": {"coding": [{"system": INSURANCE_SCHEME, "code": "scheme"}]},
+                   "value": insurance.scheme.value}],
+    }
+
+
+def claim_resource(settlement: Settlement) -> dict[str, Any]:
+    """A settled bill as FHIR Claim."""
+    lines = settlement.slip["lines"]
+    return {
+        "resourceType": "Claim", "id": str(settlement.id),
+        "identifier": [{"system": f"{CANONICAL_BASE}/sid/settlement",
+                        "value": settlement.idempotency_key}],
+        "status": "cancelled" if settlement.status is SettlementStatus.REVERSED else "active",
+        "type": {"coding": [{"system": CLAIM_TYPE, "code": "institutional"}]},
+        "use": "claim", "patient": {"reference": f"Patient/{settlement.person_id}"},
+        "billablePeriod": {"start": settlement.admission_date.isoformat(),
+                           "end": settlement.discharge_date.isoformat()},
+        "created": settlement.settled_at.isoformat(),
+        "provider": {"reference": f"Organization/{settlement.institution_id}"},
+        "priority": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority",
+                                 "code": "normal"}]},
+        "insurance": [{"sequence": 1, "focal": True,
+                       "coverage": {"reference": f"Coverage/{settlement.person_id}"}}],
+        "item": [{"sequence": n,
+                  "productOrService": {"coding": [{"system": ITEM_CODE, "code": line["code"],
+                                                   "display": line["name"] or None}]},
+                  "quantity": {"value": float(line["qty"])},
+                  "unitPrice": _money(line["unit_price"]),
+                  "net": _money(line["det_item_fee_sumamt"])}
+                 for n, line in enumerate(lines, start=1)],
+        "total": _money(settlement.slip["medfee_sumamt"]),
+    }
+
+
+def claim_response(slip: dict[str, Any], *, resource_id: str | None, use: str, person_id: int,
+                   created: str, request_ref: str | None) -> dict[str, Any]:
+    """A slip as FHIR ClaimResponse."""
+    items = []
+    for n, line in enumerate(slip["lines"], start=1):
+        adjudication = [_adjudication("submitted", line["det_item_fee_sumamt"]),
+                        _adjudication("eligible", line["inscp_scp_amt"])]
+        adjudication += [_adjudication(code, line[field], ours=True, display=display)
+                         for field, (code, display) in OURS.items()]
+        items.append({"itemSequence": n, "adjudication": adjudication})
+    response: dict[str, Any] = {
+        "resourceType": "ClaimResponse", "status": "active",
+        "type": {"coding": [{"system": CLAIM_TYPE, "code": "institutional"}]},
+        "use": use, "patient": {"reference": f"Patient/{person_id}"}, "created": created,
+        "insurer": {"identifier": {"system": INSURED_REGION, "value": slip["fund_region"]},
+                    "display": f"参保地医保基金 {slip['fund_region']}"},
+        "outcome": "complete",
+        "disposition": f"policy {slip['policy_version']}; catalogue {slip['catalogue_version']}",
+        "item": items,
+        "total": [
+            {"category": {"coding": [{"system": ADJUDICATION, "code": code}]},
+             "amount": _money(slip[field])}
+            for code, field in (("submitted", "medfee_sumamt"), ("eligible", "inscp_scp_amt"),
+                                ("deductible", "act_pay_dedc"), ("copay", "psn_part_amt"),
+                                ("benefit", "fund_pay_sumamt"))
+        ],
+    }
+    if resource_id is not None:
+        response["id"] = resource_id
+    if request_ref is not None:
+        response["request"] = {"reference": request_ref}
+    return response
+
+
+def _reference_id(reference: dict[str, Any] | None, kind: str) -> int:
+    text = str((reference or {}).get("reference", ""))
+    prefix, _, ident = text.partition("/")
+    if prefix != kind or not ident.isdigit():
+        raise InvalidInput("claim_invalid", f"Claim 缺少 {kind} 引用",
+                           f"The Claim needs a {kind} reference")
+    return int(ident)
+
+
+def predetermination_lines(claim: dict[str, Any]) -> list[engine.BillLine]:
+    """The planned bill's lines from a Claim's items."""
+    lines = []
+    for item in claim.get("item") or []:
+        codings = (item.get("productOrService") or {}).get("coding") or [{}]
+        lines.append(engine.BillLine(
+            str(codings[0].get("code", "")),
+            Decimal(str((item.get("quantity") or {}).get("value", 1))),
+            Decimal(str((item.get("unitPrice") or {}).get("value", 0))),
+        ))
+    if not lines:
+        raise InvalidInput("claim_invalid", "Claim 没有费用项目", "The Claim has no items")
+    return lines
+
+
+@router.get("/Coverage/{resource_id}", response_class=Response, responses=_ANSWER,
+            summary="Read Coverage")
+def read_coverage(resource_id: int, session: DbSession,
+                  principal: Principal = RequirePermission(Action.SETTLEMENT_READ)) -> Response:
+    """A person's insurance."""
+    settlements.check_person(session, principal, resource_id)
+    return fhir_response(coverage_resource(coverage.insurance_of(session, person_id=resource_id)))
+
+
+@router.get("/Claim/{resource_id}", response_class=Response, responses=_ANSWER,
+            summary="Read Claim")
+def read_claim(resource_id: int, session: DbSession,
+               principal: Principal = RequirePermission(Action.SETTLEMENT_READ)) -> Response:
+    """A settled bill."""
+    found = settlements.get_or_raise(session, principal, settlement_id=resource_id)
+    return fhir_response(claim_resource(found))
+
+
+@router.get("/ClaimResponse/{resource_id}", response_class=Response, responses=_ANSWER,
+            summary="Read ClaimResponse")
+def read_claim_response(
+    resource_id: int, session: DbSession,
+    principal: Principal = RequirePermission(Action.SETTLEMENT_READ),
+) -> Response:
+    """A settlement's slip."""
+    found = settlements.get_or_raise(session, principal, settlement_id=resource_id)
+    return fhir_response(claim_response(
+        found.slip, resource_id=str(found.id), use="claim", person_id=found.person_id,
+        created=found.settled_at.isoformat(), request_ref=f"Claim/{found.id}"))
+
+
+@router.post("/Claim", response_class=Response, responses=_ANSWER,
+             summary="Claim use=predetermination: an estimate")
+def post_claim(body: FhirBody, session: DbSession, settings: AppSettings,
+               principal: Principal = RequirePermission(Action.SETTLEMENT_ESTIMATE)) -> Response:
+    """A predetermination Claim answered with its ClaimResponse; nothing is stored."""
+    try:
+        validated(body if body.get("resourceType") == "Claim" else {"resourceType": "Claim"})
+    except ValidationError as exc:
+        raise InvalidInput("claim_invalid", "Claim 不符合 FHIR R4", f"Not a valid Claim: "
+                           f"{exc.errors()[0]['msg']}") from None
+    if body.get("resourceType") != "Claim" or body.get("use") != "predetermination":
+        raise InvalidInput("claim_use", "仅支持 use=predetermination（结算请用结算接口）",
+                           "Only use=predetermination is taken here (settle through the API)")
+    person_id = _reference_id(body.get("patient"), "Patient")
+    institution_id = _reference_id(body.get("provider"), "Organization")
+    settlements.check_estimate(session, principal=principal, person_id=person_id)
+    on_date = date.fromisoformat(str(body.get("created", ""))[:10])
+    slip = settlements.estimate(session, person_id=person_id, institution_id=institution_id,
+                                lines=predetermination_lines(body), on_date=on_date,
+                                rules=settlements.rulebook(settings))
+    return fhir_response(claim_response(
+        slip_json(slip), resource_id=None, use="predetermination", person_id=person_id,
+        created=on_date.isoformat(), request_ref=None))
