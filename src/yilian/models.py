@@ -20,6 +20,15 @@ from yilian.registry.models import (
     PractitionerRole,
     Region,
 )
+from yilian.results.models import (
+    DiagnosticReport,
+    ImagingStudy,
+    Observation,
+    Qualification,
+    RecognitionDecision,
+    RecognitionItem,
+    SavingsEntry,
+)
 
 __all__ = [
     "Agreement",
@@ -27,17 +36,24 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Department",
+    "DiagnosticReport",
+    "ImagingStudy",
     "Institution",
     "InstitutionCentre",
     "LinkEvent",
     "LinkReview",
     "LoginAttempt",
+    "Observation",
     "PatientRecord",
     "PatientShare",
     "Person",
     "Practitioner",
     "PractitionerRole",
+    "Qualification",
+    "RecognitionDecision",
+    "RecognitionItem",
     "Region",
+    "SavingsEntry",
     "User",
     "WebSession",
 ]

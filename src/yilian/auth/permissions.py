@@ -34,6 +34,12 @@ class Action(enum.StrEnum):
     PATIENT_WRITE = "patient.write"
     PATIENT_LINK = "patient.link"  # review queue, merge, unmerge
     PATIENT_SHARE = "patient.share"
+    # results
+    RESULT_READ = "result.read"
+    RESULT_WRITE = "result.write"
+    RESULT_CHECK = "result.check"  # recognition check, accept or re-test
+    RESULT_CATALOGUE = "result.catalogue"  # catalogue and qualifications
+    RESULT_SAVINGS = "result.savings"  # the savings ledger's totals
 
 
 class Scope(enum.Enum):
@@ -74,6 +80,14 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
     },
     Action.PATIENT_LINK: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
     Action.PATIENT_SHARE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    # results
+    Action.RESULT_READ: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    Action.RESULT_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    Action.RESULT_CHECK: {Role.PLATFORM_ADMIN: N, Role.CLINICIAN: OWN},
+    Action.RESULT_CATALOGUE: {Role.PLATFORM_ADMIN: N},
+    Action.RESULT_SAVINGS: {
+        Role.PLATFORM_ADMIN: N, Role.COMMISSION_ANALYST: N, Role.HOSPITAL_ADMIN: OWN,
+    },
 }
 
 ROLE_NAMES: Mapping[Role, tuple[str, str]] = {
