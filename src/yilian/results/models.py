@@ -64,6 +64,7 @@ class Refusal(enum.StrEnum):
     SCOPE = "scope"  # 互认范围不覆盖本机构
     SUPERSEDED = "superseded"  # 已被更正报告取代
     NOT_FINAL = "not_final"  # 报告录入错误
+    CONCLUSION_ONLY = "conclusion_only"  # 仅有诊断结论，无数据或影像
 
 
 class Decision(enum.StrEnum):

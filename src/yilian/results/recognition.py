@@ -132,10 +132,17 @@ def scope_allowed_for_item(scope: HrScope, item_scopes: frozenset[HrScope]) -> b
     return scope in item_scopes
 
 
+def has_recognisable_content(*, values: int, images: int) -> bool:
+    """Only data and images are recognised: a report carrying nothing but the physician's
+    conclusion is not (国卫医发〔2022〕6号)."""
+    return values > 0 or images > 0
+
+
 def judge(
     *,
     status: ReportStatus,
     superseded: bool,
+    has_content: bool,
     performed_at: datetime,
     at: datetime,
     validity_days: int,
@@ -144,7 +151,8 @@ def judge(
     performer: Place,
     ordering: Place,
 ) -> Verdict:
-    """Apply the rules in order: superseded, not final, expired, not qualified, scope."""
+    """Apply the rules in order: superseded, not final, conclusion only, expired, not
+    qualified, scope."""
     age = age_in_days(performed_at=performed_at, at=at)
 
     def verdict(refusal: Refusal | None) -> Verdict:
@@ -154,6 +162,8 @@ def judge(
         return verdict(Refusal.SUPERSEDED)
     if status is ReportStatus.ENTERED_IN_ERROR:
         return verdict(Refusal.NOT_FINAL)
+    if not has_content:
+        return verdict(Refusal.CONCLUSION_ONLY)
     if validity_expired(performed_at=performed_at, at=at, validity_days=validity_days):
         return verdict(Refusal.EXPIRED)
     if qualification is None:

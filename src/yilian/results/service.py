@@ -78,6 +78,13 @@ def get_item_or_raise(session: Session, *, code: str) -> RecognitionItem:
     return item
 
 
+def item_by_loinc(session: Session, *, loinc: str) -> RecognitionItem | None:
+    """The catalogue item with this LOINC code, if exactly one has it."""
+    found = list(session.scalars(
+        select(RecognitionItem).where(RecognitionItem.loinc == loinc).limit(2)))
+    return found[0] if len(found) == 1 else None
+
+
 def list_items(session: Session) -> list[RecognitionItem]:
     """The whole catalogue, by category and code."""
     return list(session.scalars(
@@ -242,15 +249,29 @@ def superseded_ids(session: Session, *, report_ids: Sequence[int]) -> set[int]:
     ))
 
 
-def reports_query(person_ids: Sequence[int]) -> Select[Any]:
-    """A person's results, newest first, each with whether a correction supersedes it."""
+def reports_query(person_ids: Sequence[int]) -> Select[DiagnosticReport, bool, bool]:
+    """A person's results, newest first, each with whether a correction supersedes it and
+    whether it carries data or images (not only a conclusion)."""
     newer = aliased(DiagnosticReport)
     superseded = exists().where(newer.supersedes_id == DiagnosticReport.id).label("superseded")
+    content = or_(
+        exists().where(Observation.report_id == DiagnosticReport.id),
+        exists().where(ImagingStudy.report_id == DiagnosticReport.id),
+    ).label("has_content")
     return (
-        select(DiagnosticReport, superseded)
+        select(DiagnosticReport, superseded, content)
         .where(DiagnosticReport.person_id.in_(person_ids))
         .order_by(DiagnosticReport.performed_at.desc(), DiagnosticReport.id.desc())
     )
+
+
+@dataclass(frozen=True)
+class Held:
+    """A result as the check reads it: the report, superseded or not, with content or not."""
+
+    report: DiagnosticReport
+    superseded: bool
+    has_content: bool
 
 
 @dataclass(frozen=True)
@@ -272,16 +293,16 @@ def timeline(
     at = at or utcnow()
     ids = patients.lineage_ids(session, person)
     rows = session.execute(reports_query(ids)).all()
-    reports = [(row[0], bool(row[1])) for row in rows]
-    items = items_by_code(session, codes={report.item_code for report, _ in reports})
+    reports = [Held(row[0], bool(row[1]), bool(row[2])) for row in rows]
+    items = items_by_code(session, codes={held.report.item_code for held in reports})
     judged: dict[int, Verdict] = {}
     if ordering_institution_id is not None and reports:
         judged = _judge_all(session, reports=reports, items=items,
                             ordering_institution_id=ordering_institution_id, at=at)
     _audit_read(session, principal, person_id=person.id, action="result.timeline",
-                detail={"returned": [report.id for report, _ in reports]})
-    return [TimelineEntry(report, items.get(report.item_code), superseded,
-                          judged.get(report.id)) for report, superseded in reports]
+                detail={"returned": [held.report.id for held in reports]})
+    return [TimelineEntry(held.report, items.get(held.report.item_code), held.superseded,
+                          judged.get(held.report.id)) for held in reports]
 
 
 # ---------------------------------------------------------------- the recognition check
@@ -330,16 +351,17 @@ def _qualifications(
 
 
 def _judge_all(
-    session: Session, *, reports: Sequence[tuple[DiagnosticReport, bool]],
+    session: Session, *, reports: Sequence[Held],
     items: dict[str, RecognitionItem], ordering_institution_id: int, at: datetime,
 ) -> dict[int, Verdict]:
-    performers = {report.institution_id for report, _ in reports}
+    performers = {held.report.institution_id for held in reports}
     places = _places(session, institution_ids=performers | {ordering_institution_id})
     if ordering_institution_id not in places:
         raise NotFound("机构", "Institution", ordering_institution_id)
     marks = _qualifications(session, institution_ids=performers, items=items.values())
     verdicts: dict[int, Verdict] = {}
-    for report, superseded in reports:
+    for held in reports:
+        report = held.report
         item = items.get(report.item_code)
         if item is None:
             continue
@@ -348,7 +370,8 @@ def _judge_all(
             item_group=item.item_group, performed_on=recognition.local_day(report.performed_at),
         )
         verdicts[report.id] = recognition.judge(
-            status=report.status, superseded=superseded, performed_at=report.performed_at,
+            status=report.status, superseded=held.superseded, has_content=held.has_content,
+            performed_at=report.performed_at,
             at=at, validity_days=item.validity_days, qualification=mark,
             item_scopes=item.scope_set, performer=places[report.institution_id],
             ordering=places[ordering_institution_id],
@@ -376,6 +399,9 @@ def explain(verdict: Verdict | None, *, performer_name: str = "") -> tuple[str, 
         Refusal.SCOPE: ("执行机构的互认范围不覆盖本机构",
                         "the performer's HR scope does not cover the ordering institution"),
         Refusal.NONE_HELD: ("无可用结果", "No result held"),
+        Refusal.CONCLUSION_ONLY: ("仅有诊断结论，无检验数据或影像：结论不予互认",
+                                  "only the physician's conclusion, no data or images: a "
+                                  "conclusion is never recognised"),
     }[verdict.refusal]
 
 
@@ -416,13 +442,13 @@ def check(session: Session, principal: Principal | None, *, data: CheckRequest) 
     rows = session.execute(
         reports_query(person_ids).where(DiagnosticReport.item_code.in_(sorted(items)))
     ).all()
-    reports = [(row[0], bool(row[1])) for row in rows]
+    reports = [Held(row[0], bool(row[1]), bool(row[2])) for row in rows]
     verdicts = _judge_all(session, reports=reports, items=items,
                           ordering_institution_id=data.ordering_institution_id, at=at)
     answers: list[ItemCheck] = []
     for code in dict.fromkeys(data.item_codes):
-        held = [_held(report, verdicts[report.id]) for report, _ in reports
-                if report.item_code == code]
+        held = [_held(h.report, verdicts[h.report.id]) for h in reports
+                if h.report.item_code == code]
         good = [result for result in held if result.recognisable]
         bad = [result for result in held if not result.recognisable]
         refusal = None if good else (bad[0].refusal if bad else Refusal.NONE_HELD)
