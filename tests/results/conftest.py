@@ -77,8 +77,6 @@ def network(session: Session, settings: Settings) -> Network:
     song_id = resident_id_number("130730", date(1962, 3, 14), 123, male=False)
     song = register(session, settings, campus, "HL000123", name="宋桂兰", sex="female",
                     birth_date="1962-03-14", id_number=song_id).person
-    register(session, settings, baoding, "BD778", name="宋桂兰", sex="female",
-             birth_date="1962-03-14", id_number=song_id)
     for username, institution in (("pk_doctor", pkuph), ("hl_doctor", campus),
                                   ("bd_doctor", baoding)):
         make_user(session, role=Role.CLINICIAN, institution=institution, username=username)
