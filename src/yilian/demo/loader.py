@@ -17,6 +17,7 @@ from yilian.demo import patients as demo_patients
 from yilian.demo.report import DemoReport
 from yilian.registry import service as registry
 from yilian.registry.models import AgreementType
+from yilian.results import demo as results_demo
 
 SEED = 2026
 # The network counts as loaded when the Huailai campus exists (it is created by nothing else).
@@ -33,7 +34,8 @@ def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
         with eager_loading_off(session):
             report = build_network(session, password=password)
         report.patients_by_link = demo_patients.create_patients(session, settings)
-        demo_patients.create_song(session, settings)
+        song = demo_patients.create_song(session, settings)
+        results_demo.load(session, song)
     else:
         report = DemoReport(password=password, network_created=False)
     report.logins, report.password_opens_logins = accounts.ensure_accounts(
