@@ -224,8 +224,7 @@ def create_diagnostic_report(
 ) -> Response:
     """Store a result with its contained Observations and ImagingStudy."""
     report = results_fhir.create_report(session, principal, body)
-    item = results_fhir.results.get_item(session, code=report.item_code)
-    response = fhir_response(results_fhir.report_resource(report, item), status_code=201)
+    response = fhir_response(results_fhir.created_resource(session, report), status_code=201)
     response.headers["Location"] = f"{base_url(request, settings)}/DiagnosticReport/{report.id}"
     return response
 

@@ -107,6 +107,11 @@ def report_resource(report: DiagnosticReport, item: RecognitionItem | None) -> d
     return resource
 
 
+def created_resource(session: Session, report: DiagnosticReport) -> dict[str, Any]:
+    """A just-stored report as FHIR DiagnosticReport (the answer to a create)."""
+    return report_resource(report, results.get_item(session, code=report.item_code))
+
+
 def observation_resource(observation: Observation) -> dict[str, Any]:
     """A lab value as FHIR Observation."""
     report = observation.report
