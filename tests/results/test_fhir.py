@@ -38,6 +38,9 @@ def lipids(network: Network, *, accession: str = "LAB-9") -> dict[str, Any]:
 
 
 def test_fhir_intake_and_search(client: TestClient, session: Session, network: Network) -> None:
+    statement = client.get(f"{FHIR}/metadata").json()
+    declared = {entry["type"] for entry in statement["rest"][0]["resource"]}
+    assert {"DiagnosticReport", "Observation", "ImagingStudy"} <= declared
     lis = {**bearer(client, "hl_lis"), **JSON}
     created = client.post(f"{FHIR}/DiagnosticReport", json=lipids(network), headers=lis)
     assert created.status_code == 201, created.text
