@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, or_, select
@@ -32,17 +32,21 @@ from yilian.registry.models import (
     AgreementType,
 )
 from yilian.results import recognition
+
+# Intake lives in its own module; the capability's front re-exports it.
+from yilian.results.intake import create_report as create_report
+from yilian.results.intake import current_report as current_report
+from yilian.results.intake import reference_bounds as reference_bounds
 from yilian.results.models import (
     Decision,
     DiagnosticReport,
+    HrScope,
     ImagingStudy,
-    ItemCategory,
     Observation,
     Qualification,
     RecognitionDecision,
     RecognitionItem,
     Refusal,
-    ReportStatus,
     RetestReason,
     SavingsEntry,
 )
@@ -54,7 +58,6 @@ from yilian.results.schemas import (
     HeldResult,
     ItemCheck,
     QualificationCreate,
-    ReportCreate,
     SavingsTotal,
 )
 
@@ -123,98 +126,6 @@ def list_qualifications(
     if institution_id is not None:
         query = query.where(Qualification.institution_id == institution_id)
     return list(session.scalars(query))
-
-
-# ---------------------------------------------------------------- intake
-
-
-def _number(text: str) -> Decimal | None:
-    try:
-        value = Decimal(text.strip())
-    except (InvalidOperation, ValueError):
-        return None
-    return value if value.is_finite() else None
-
-
-def reference_bounds(text: str) -> tuple[Decimal | None, Decimal | None]:
-    """Low and high of a reference range written ``3.5-5.3``, ``<5.2`` or ``>=60``."""
-    text = text.strip().replace("～", "-").replace("~", "-").replace("—", "-")
-    if text.startswith(("<", "≤")):
-        return None, _number(text.lstrip("<=≤"))
-    if text.startswith((">", "≥")):
-        return _number(text.lstrip(">=≥")), None
-    low, separator, high = text.partition("-")
-    if separator and low:
-        return _number(low), _number(high)
-    return None, None
-
-
-def current_report(
-    session: Session, *, institution_id: int, accession: str
-) -> DiagnosticReport | None:
-    """The institution's report under this accession number that nothing supersedes."""
-    newer = aliased(DiagnosticReport)
-    return session.scalar(
-        select(DiagnosticReport)
-        .where(
-            DiagnosticReport.institution_id == institution_id,
-            DiagnosticReport.accession == accession,
-            ~exists().where(newer.supersedes_id == DiagnosticReport.id),
-        )
-        .order_by(DiagnosticReport.id.desc())
-        .limit(1)
-    )
-
-
-def create_report(
-    session: Session, principal: Principal | None, *, data: ReportCreate
-) -> DiagnosticReport:
-    """Store a result; a corrected one supersedes the report under the same accession."""
-    if principal is not None:
-        authorize(principal, Action.RESULT_WRITE, [data.institution_id])
-    item = get_item_or_raise(session, code=data.item_code)
-    person = patients.current_person(session, person_id=data.person_id)
-    if person is None or (principal is not None
-                          and not patients.can_view(session, principal, person)):
-        raise NotFound("患者", "Patient", data.person_id)
-    registry.check_institution_exists(session, institution_id=data.institution_id)
-    earlier = (current_report(session, institution_id=data.institution_id,
-                              accession=data.accession) if data.accession else None)
-    if data.status is ReportStatus.FINAL and earlier is not None:
-        raise Conflict(
-            "report_exists",
-            f"报告 {data.accession} 已存在；更正请以“更正”状态发送",
-            f"Report {data.accession} already exists; send a correction with status corrected",
-        )
-    if data.status is not ReportStatus.FINAL and earlier is None:
-        raise InvalidInput(
-            "nothing_to_correct", f"没有可更正的报告：{data.accession or '（无检查号）'}",
-            f"No earlier report to correct: {data.accession or '(no accession)'}",
-        )
-    report = DiagnosticReport(
-        person_id=person.id, institution_id=data.institution_id,
-        department_name=data.department_name, item_code=item.code, category=item.category,
-        accession=data.accession, performed_at=data.performed_at, status=data.status,
-        conclusion=data.conclusion, supersedes_id=earlier.id if earlier else None,
-    )
-    for sequence, value in enumerate(data.observations, start=1):
-        low, high = reference_bounds(value.reference_range)
-        report.observations.append(Observation(
-            sequence=sequence, code=value.code, code_system=value.code_system, name=value.name,
-            value=value.value, value_number=_number(value.value), unit=value.unit,
-            reference_range=value.reference_range, reference_low=low, reference_high=high,
-            abnormal_flag=value.abnormal_flag,
-        ))
-    for study in data.imaging_studies:
-        report.imaging_studies.append(ImagingStudy(**study.model_dump()))
-    if item.category is ItemCategory.LAB and not report.observations and (
-        data.status is not ReportStatus.ENTERED_IN_ERROR
-    ):
-        raise InvalidInput("lab_without_values", f"检验报告 {item.code} 没有结果数值",
-                           f"Lab report {item.code} carries no values")
-    session.add(report)
-    session.flush()
-    return report
 
 
 # ---------------------------------------------------------------- reading
@@ -308,15 +219,17 @@ def timeline(
 # ---------------------------------------------------------------- the recognition check
 
 
-def _places(session: Session, *, institution_ids: set[int]) -> dict[int, Place]:
-    """Region and consortia of each institution: two statements."""
+def _places(
+    session: Session, *, institution_ids: set[int], with_consortia: bool = True
+) -> dict[int, Place]:
+    """Region and consortia of each institution: two statements (one without consortia)."""
     institutions = registry.institutions_by_id(session, ids=institution_ids)
     consortia: dict[int, set[int]] = {i: set() for i in institutions}
     for institution in institutions.values():
         # A campus and the hospital running it are one network (a pseudo-consortium).
         root = institution.parent_id or institution.id
         consortia[institution.id].add(-root)
-    rows = session.execute(
+    rows: Iterable[Any] = [] if not with_consortia else session.execute(
         select(AgreementParty.institution_id, AgreementParty.agreement_id)
         .join(Agreement, Agreement.id == AgreementParty.agreement_id)
         .where(
@@ -354,11 +267,16 @@ def _judge_all(
     session: Session, *, reports: Sequence[Held],
     items: dict[str, RecognitionItem], ordering_institution_id: int, at: datetime,
 ) -> dict[int, Verdict]:
+    if not reports:  # nothing to judge: only the ordering institution must exist
+        registry.check_institution_exists(session, institution_id=ordering_institution_id)
+        return {}
     performers = {held.report.institution_id for held in reports}
-    places = _places(session, institution_ids=performers | {ordering_institution_id})
+    marks = _qualifications(session, institution_ids=performers, items=items.values())
+    # Consortium membership is looked up only when a 医联体HR mark could apply.
+    places = _places(session, institution_ids=performers | {ordering_institution_id},
+                     with_consortia=any(m.scope is HrScope.CONSORTIUM for m in marks))
     if ordering_institution_id not in places:
         raise NotFound("机构", "Institution", ordering_institution_id)
-    marks = _qualifications(session, institution_ids=performers, items=items.values())
     verdicts: dict[int, Verdict] = {}
     for held in reports:
         report = held.report
