@@ -18,12 +18,15 @@ from yilian.patients import web as patients_web
 from yilian.portal import web as portal_web
 from yilian.registry import router as registry_api
 from yilian.registry import web as registry_web
+from yilian.results import hl7 as results_hl7
+from yilian.results import router as results_api
+from yilian.results import web as results_web
 from yilian.settlement import fhir as settlement_fhir
 from yilian.settlement import router as settlement_api
 from yilian.settlement import web as settlement_web
 
 # What POST /hl7/v2 answers: every capability's HL7 v2 message handlers.
-HL7_HANDLERS = (*patients_hl7.HANDLERS,)
+HL7_HANDLERS = (*patients_hl7.HANDLERS, *results_hl7.HANDLERS)
 
 
 def include_all(app: FastAPI) -> None:
@@ -44,3 +47,5 @@ def include_all(app: FastAPI) -> None:
     app.include_router(notify_api.router)
     app.include_router(notify_web.router)
     app.include_router(settlement_web.router)
+    app.include_router(results_api.router)
+    app.include_router(results_web.router)

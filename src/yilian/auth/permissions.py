@@ -44,6 +44,12 @@ class Action(enum.StrEnum):
     SETTLEMENT_PAY = "settlement.pay"  # 自助缴费
     SETTLEMENT_CLEARING = "settlement.clearing"
     COVERAGE_WRITE = "settlement.coverage.write"
+    # results
+    RESULT_READ = "result.read"
+    RESULT_WRITE = "result.write"
+    RESULT_CHECK = "result.check"  # recognition check, accept or re-test
+    RESULT_CATALOGUE = "result.catalogue"  # catalogue and qualifications
+    RESULT_SAVINGS = "result.savings"  # the savings ledger's totals
 
 
 class Scope(enum.Enum):
@@ -109,6 +115,14 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
         Role.INSURANCE_CLERK: OWN,
     },
     Action.COVERAGE_WRITE: {Role.PLATFORM_ADMIN: N, Role.INSURANCE_CLERK: OWN},
+    # results
+    Action.RESULT_READ: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    Action.RESULT_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    Action.RESULT_CHECK: {Role.PLATFORM_ADMIN: N, Role.CLINICIAN: OWN},
+    Action.RESULT_CATALOGUE: {Role.PLATFORM_ADMIN: N},
+    Action.RESULT_SAVINGS: {
+        Role.PLATFORM_ADMIN: N, Role.COMMISSION_ANALYST: N, Role.HOSPITAL_ADMIN: OWN,
+    },
 }
 
 ROLE_NAMES: Mapping[Role, tuple[str, str]] = {

@@ -18,6 +18,7 @@ from yilian.demo.report import DemoReport
 from yilian.notify import demo as notify_demo
 from yilian.registry import service as registry
 from yilian.registry.models import AgreementType
+from yilian.results import demo as results_demo
 from yilian.settlement import demo as settlement_demo
 
 SEED = 2026
@@ -35,8 +36,9 @@ def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
         with eager_loading_off(session):
             report = build_network(session, password=password)
         report.patients_by_link = demo_patients.create_patients(session, settings)
-        demo_patients.create_song(session, settings)
+        song = demo_patients.create_song(session, settings)
         settlement_demo.load(session)
+        results_demo.load(session, song)
     else:
         report = DemoReport(password=password, network_created=False)
     report.logins, report.password_opens_logins = accounts.ensure_accounts(

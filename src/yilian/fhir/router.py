@@ -25,6 +25,7 @@ from yilian.fhir.capability import (
     capability_statement,
 )
 from yilian.fhir.search import MAX_COUNT, SearchParam, SearchQuery, parse_search
+from yilian.results import fhir as results_fhir
 from yilian.settlement import fhir as settlement_fhir
 
 PREFIX = "/fhir/r4"
@@ -32,6 +33,7 @@ HANDLERS: tuple[ResourceHandler, ...] = (
     *registry_search.HANDLERS,
     *practitioner_search.HANDLERS,
     *audit.HANDLERS,
+    *results_fhir.HANDLERS,
 )
 # Every resource type the CapabilityStatement lists: the generated ones and Patient.
 DECLARATIONS: tuple[ResourceDeclaration, ...] = (
@@ -208,3 +210,34 @@ def create_patient(
     )
     response.headers[patient_search.LINK_OUTCOME_HEADER] = created.outcome.value
     return response
+
+
+# ---------------------------------------------------------------- results (DiagnosticReport)
+
+
+@router.post("/DiagnosticReport", name="fhir_create_DiagnosticReport",
+             summary="Create DiagnosticReport", status_code=201, response_class=Response,
+             responses={201: {"content": {FHIR_JSON: {}}}})
+def create_diagnostic_report(
+    request: Request,
+    body: FhirBody,
+    session: DbSession,
+    settings: AppSettings,
+    principal: Principal = RequirePermission(Action.RESULT_WRITE),
+) -> Response:
+    """Store a result with its contained Observations and ImagingStudy."""
+    report = results_fhir.create_report(session, principal, body)
+    response = fhir_response(results_fhir.created_resource(session, report), status_code=201)
+    response.headers["Location"] = f"{base_url(request, settings)}/DiagnosticReport/{report.id}"
+    return response
+
+
+@router.post("", name="fhir_transaction", summary="Transaction Bundle (results)",
+             response_class=Response, responses=_FHIR_ANSWER)
+def post_transaction(
+    body: FhirBody,
+    session: DbSession,
+    principal: Principal = RequirePermission(Action.RESULT_WRITE),
+) -> Response:
+    """A transaction Bundle of DiagnosticReports and their Observations: all or nothing."""
+    return fhir_response(results_fhir.transaction(session, principal, body))
