@@ -10,6 +10,13 @@ from yilian.patients.models import (
     PatientShare,
     Person,
 )
+from yilian.referrals.models import (
+    BedCensus,
+    Referral,
+    ReferralClock,
+    ReferralDocument,
+    ReferralEvent,
+)
 from yilian.registry.models import (
     Agreement,
     AgreementParty,
@@ -25,6 +32,7 @@ __all__ = [
     "Agreement",
     "AgreementParty",
     "AuditEvent",
+    "BedCensus",
     "Base",
     "Department",
     "Institution",
@@ -37,6 +45,10 @@ __all__ = [
     "Person",
     "Practitioner",
     "PractitionerRole",
+    "Referral",
+    "ReferralClock",
+    "ReferralDocument",
+    "ReferralEvent",
     "Region",
     "User",
     "WebSession",

@@ -14,6 +14,8 @@ from yilian.patients import hl7 as patients_hl7
 from yilian.patients import router as patients_api
 from yilian.patients import web as patients_web
 from yilian.portal import web as portal_web
+from yilian.referrals import router as referrals_api
+from yilian.referrals import web as referrals_web
 from yilian.registry import router as registry_api
 from yilian.registry import web as registry_web
 
@@ -30,7 +32,10 @@ def include_all(app: FastAPI) -> None:
     app.include_router(hl7v2_router(HL7_HANDLERS))
     app.include_router(registry_api.router)
     app.include_router(patients_api.router)
+    app.include_router(referrals_api.router)
+    app.include_router(referrals_api.beds_router)
     app.include_router(auth_web.router)
     app.include_router(portal_web.router)
     app.include_router(registry_web.router)
     app.include_router(patients_web.router)
+    app.include_router(referrals_web.router)

@@ -34,6 +34,11 @@ class Action(enum.StrEnum):
     PATIENT_WRITE = "patient.write"
     PATIENT_LINK = "patient.link"  # review queue, merge, unmerge
     PATIENT_SHARE = "patient.share"
+    # referrals
+    REFERRAL_READ = "referral.read"
+    REFERRAL_WRITE = "referral.write"  # make, send, cancel, notes (referring side)
+    REFERRAL_RESPOND = "referral.respond"  # accept, decline, book, admit, discharge (receiving)
+    BED_CENSUS_WRITE = "referral.bed_census.write"
 
 
 class Scope(enum.Enum):
@@ -74,6 +79,13 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
     },
     Action.PATIENT_LINK: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
     Action.PATIENT_SHARE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    # referrals: both sides' clinicians and administrators; the platform administrator anywhere
+    Action.REFERRAL_READ: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    Action.REFERRAL_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    Action.REFERRAL_RESPOND: {
+        Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN,
+    },
+    Action.BED_CENSUS_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
 }
 
 ROLE_NAMES: Mapping[Role, tuple[str, str]] = {
