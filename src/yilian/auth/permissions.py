@@ -85,7 +85,9 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
     Action.REFERRAL_RESPOND: {
         Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN,
     },
-    Action.BED_CENSUS_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    Action.BED_CENSUS_WRITE: {
+        Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN,
+    },
 }
 
 ROLE_NAMES: Mapping[Role, tuple[str, str]] = {

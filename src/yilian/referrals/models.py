@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -159,7 +158,7 @@ class Referral(Base):
         order_by="ReferralClock.at", lazy="selectin"
     )
 
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it
     __table_args__ = (
         CheckConstraint("consent_recorded", name="consent_required"),
         CheckConstraint(
