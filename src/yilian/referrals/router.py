@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, UploadFile
+from fastapi import APIRouter, Depends, Header, Query, UploadFile
 from fastapi.responses import Response
 
 from yilian.auth.permissions import Action, Principal
 from yilian.db import utcnow
 from yilian.deps import AppSettings, CurrentPrincipal, DbSession, RequirePermission
+from yilian.errors import InvalidInput
 from yilian.patients import service as patients
 from yilian.referrals import care, rules
 from yilian.referrals import service as referrals
@@ -56,6 +57,23 @@ def _current_referral(referral_id: int, session: DbSession,
 
 
 CurrentReferral = Annotated[Referral, Depends(_current_referral)]
+
+
+def _if_match(
+    if_match: Annotated[str | None, Header(description='Version the client saw: "3" or W/"3"')]
+    = None,
+) -> int | None:
+    """The version an action was decided on (``If-Match``); a stale one is a 409."""
+    if not if_match:
+        return None
+    digits = if_match.strip().removeprefix("W/").strip('"')
+    if not digits.isdigit():
+        raise InvalidInput("bad_if_match", "If-Match 须为转诊的版本号",
+                           "If-Match must be the referral's version number")
+    return int(digits)
+
+
+IfMatch = Annotated[int | None, Depends(_if_match)]
 
 
 def summary_of(referral: Referral, patient_name: str = "") -> ReferralSummary:
@@ -118,45 +136,47 @@ def read_referral(referral: CurrentReferral, session: DbSession) -> ReferralRead
 
 
 @router.post("/{referral_id}/submit", response_model=ReferralRead)
-def submit(referral: CurrentReferral, session: DbSession, settings: AppSettings,
+def submit(referral: CurrentReferral, version: IfMatch, session: DbSession, settings: AppSettings,
            principal: Writer) -> ReferralRead:
     """Send a draft."""
-    referrals.submit(session, settings, principal, referral=referral)
+    referrals.submit(session, settings, principal, referral=referral, expected_version=version)
     return read_of(session, referral)
 
 
 @router.post("/{referral_id}/receive", response_model=ReferralRead)
-def receive(referral: CurrentReferral, session: DbSession, principal: Responder,
+def receive(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
             body: ActionBody | None = None) -> ReferralRead:
     """The receiving side has seen the referral."""
     referrals.transition(session, principal, referral=referral,
-                         action=ReferralAction.RECEIVE,
+                         action=ReferralAction.RECEIVE, expected_version=version,
                          note=body.note if body else "")
     return read_of(session, referral)
 
 
 @router.post("/{referral_id}/accept", response_model=ReferralRead)
-def accept(referral: CurrentReferral, session: DbSession, settings: AppSettings,
+def accept(referral: CurrentReferral, version: IfMatch, session: DbSession, settings: AppSettings,
            principal: Responder, body: ActionBody | None = None) -> ReferralRead:
     """Take the patient: the patient's records are shared with the receiving institution."""
     referrals.accept(session, settings, principal, referral=referral,
-                     note=body.note if body else "")
+                     note=body.note if body else "", expected_version=version)
     return read_of(session, referral)
 
 
 @router.post("/{referral_id}/decline", response_model=ReferralRead)
-def decline(referral: CurrentReferral, session: DbSession, principal: Responder,
+def decline(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
             body: ActionBody) -> ReferralRead:
     """Decline, with the reason the referrer will read."""
-    referrals.decline(session, principal, referral=referral, reason=body.reason)
+    referrals.decline(session, principal, referral=referral, reason=body.reason,
+                      expected_version=version)
     return read_of(session, referral)
 
 
 @router.post("/{referral_id}/advise", response_model=ReferralRead)
-def advise(referral: CurrentReferral, session: DbSession, principal: Responder,
+def advise(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
            body: AdviceBody) -> ReferralRead:
     """Answer with advice instead of taking the patient (Advice & Guidance)."""
-    referrals.advise(session, principal, referral=referral, advice=body.advice)
+    referrals.advise(session, principal, referral=referral, advice=body.advice,
+                     expected_version=version)
     return read_of(session, referral)
 
 
@@ -169,26 +189,29 @@ def refer_after_advice(referral: CurrentReferral, session: DbSession, settings: 
 
 
 @router.post("/{referral_id}/book", response_model=ReferralRead)
-def book(referral: CurrentReferral, session: DbSession, principal: Responder,
+def book(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
          body: BookingBody) -> ReferralRead:
     """Record the appointment or the bed."""
-    referrals.book(session, principal, referral=referral, data=body)
+    referrals.book(session, principal, referral=referral, data=body,
+                   expected_version=version)
     return read_of(session, referral)
 
 
 @router.post("/{referral_id}/arrive", response_model=ReferralRead)
-def arrive(referral: CurrentReferral, session: DbSession, principal: Responder,
+def arrive(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
            body: ActionBody | None = None) -> ReferralRead:
     """The patient arrived or was admitted (the referrer is told)."""
-    referrals.arrive(session, principal, referral=referral, note=body.note if body else "")
+    referrals.arrive(session, principal, referral=referral, note=body.note if body else "",
+                     expected_version=version)
     return read_of(session, referral)
 
 
 @router.post("/{referral_id}/complete", response_model=ReferralRead)
-def complete(referral: CurrentReferral, session: DbSession, principal: Responder,
+def complete(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
              body: CompletionBody) -> ReferralRead:
     """Return the outcome or discharge summary and follow-up plan to the referrer."""
-    referrals.complete(session, principal, referral=referral, data=body)
+    referrals.complete(session, principal, referral=referral, data=body,
+                       expected_version=version)
     return read_of(session, referral)
 
 
@@ -202,19 +225,21 @@ def refer_down(referral: CurrentReferral, session: DbSession, settings: AppSetti
 
 
 @router.post("/{referral_id}/cancel", response_model=ReferralRead)
-def cancel(referral: CurrentReferral, session: DbSession, principal: Writer,
+def cancel(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Writer,
            body: ActionBody | None = None) -> ReferralRead:
     """Withdraw the referral (referring side)."""
-    referrals.cancel(session, principal, referral=referral, reason=body.reason if body else "")
+    referrals.cancel(session, principal, referral=referral, reason=body.reason if body else "",
+                     expected_version=version)
     return read_of(session, referral)
 
 
 @router.post("/{referral_id}/fail", response_model=ReferralRead)
-def fail(referral: CurrentReferral, session: DbSession, principal: Responder,
+def fail(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
          body: ActionBody) -> ReferralRead:
     """The patient did not come, or the referral expired."""
     referrals.transition(session, principal, referral=referral,
-                         action=ReferralAction.FAIL, reason=body.reason)
+                         action=ReferralAction.FAIL, reason=body.reason,
+                         expected_version=version)
     return read_of(session, referral)
 
 

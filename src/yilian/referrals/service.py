@@ -333,10 +333,11 @@ def transition(
 
 
 def submit(session: Session, settings: Settings, principal: Principal, *,
-           referral: Referral) -> RecordedEvent:
+           referral: Referral, expected_version: int | None = None) -> RecordedEvent:
     """Send a draft to the receiving institution; its response clock starts."""
     now = utcnow()
-    return transition(session, principal, referral=referral, action=ReferralAction.SUBMIT,
+    return transition(session, principal, referral=referral,
+                      expected_version=expected_version, action=ReferralAction.SUBMIT,
                       changes={"requested_at": now, "response_due_at": now
                                + rules.response_window(settings, referral.urgency)})
 
@@ -370,18 +371,20 @@ def share_records(session: Session, settings: Settings, *, referral: Referral) -
 
 
 def decline(session: Session, principal: Principal, *, referral: Referral,
-            reason: str) -> RecordedEvent:
+            reason: str, expected_version: int | None = None) -> RecordedEvent:
     """Decline with a reason; the referrer learns why."""
     if not reason:
         raise InvalidInput("reason_required", "拒绝转诊须说明理由", "A decline needs a reason")
-    return transition(session, principal, referral=referral, action=ReferralAction.REJECT,
+    return transition(session, principal, referral=referral,
+                      expected_version=expected_version, action=ReferralAction.REJECT,
                       reason=reason, changes={"response_reason": reason})
 
 
 def advise(session: Session, principal: Principal, *, referral: Referral,
-           advice: str) -> RecordedEvent:
+           advice: str, expected_version: int | None = None) -> RecordedEvent:
     """Answer with advice instead of taking the patient (Advice & Guidance)."""
-    return transition(session, principal, referral=referral, action=ReferralAction.ADVISE,
+    return transition(session, principal, referral=referral,
+                      expected_version=expected_version, action=ReferralAction.ADVISE,
                       note=advice, changes={"advice": advice, "completed_at": utcnow()})
 
 
@@ -405,35 +408,39 @@ def refer_after_advice(session: Session, settings: Settings, principal: Principa
 
 
 def book(session: Session, principal: Principal, *, referral: Referral,
-         data: BookingBody) -> RecordedEvent:
+         data: BookingBody, expected_version: int | None = None) -> RecordedEvent:
     """Record the appointment (time, place) or the bed (ward, bed) for the patient."""
     if data.appointment_at is None and not data.ward:
         raise InvalidInput("booking_empty", "请填写预约时间或病区床位",
                            "Give an appointment time or a ward and bed")
     changes = data.model_dump(exclude={"note"})
-    return transition(session, principal, referral=referral, action=ReferralAction.BOOK,
+    return transition(session, principal, referral=referral,
+                      expected_version=expected_version, action=ReferralAction.BOOK,
                       note=data.note, changes=changes)
 
 
 def arrive(session: Session, principal: Principal, *, referral: Referral,
-           note: str = "") -> RecordedEvent:
+           note: str = "", expected_version: int | None = None) -> RecordedEvent:
     """The patient arrived or was admitted; the referrer hears of it."""
-    return transition(session, principal, referral=referral, action=ReferralAction.ARRIVE,
+    return transition(session, principal, referral=referral,
+                      expected_version=expected_version, action=ReferralAction.ARRIVE,
                       note=note, changes={"arrived_at": utcnow()})
 
 
 def complete(session: Session, principal: Principal, *, referral: Referral,
-             data: CompletionBody) -> RecordedEvent:
+             data: CompletionBody, expected_version: int | None = None) -> RecordedEvent:
     """Return the outcome (discharge summary, follow-up plan) to the referrer."""
-    return transition(session, principal, referral=referral, action=ReferralAction.COMPLETE,
+    return transition(session, principal, referral=referral,
+                      expected_version=expected_version, action=ReferralAction.COMPLETE,
                       note=data.outcome_summary,
                       changes={**data.model_dump(), "completed_at": utcnow()})
 
 
 def cancel(session: Session, principal: Principal, *, referral: Referral,
-           reason: str) -> RecordedEvent:
+           reason: str, expected_version: int | None = None) -> RecordedEvent:
     """Withdraw the referral (referring side)."""
-    return transition(session, principal, referral=referral, action=ReferralAction.CANCEL,
+    return transition(session, principal, referral=referral,
+                      expected_version=expected_version, action=ReferralAction.CANCEL,
                       reason=reason)
 
 
