@@ -14,6 +14,7 @@ from yilian.patients import hl7 as patients_hl7
 from yilian.patients import router as patients_api
 from yilian.patients import web as patients_web
 from yilian.portal import web as portal_web
+from yilian.referrals import fhir as referrals_fhir
 from yilian.referrals import router as referrals_api
 from yilian.referrals import web as referrals_web
 from yilian.registry import router as registry_api
@@ -29,6 +30,7 @@ def include_all(app: FastAPI) -> None:
     app.include_router(auth_api.router)
     app.include_router(audit_api.router)
     app.include_router(fhir_api.router)
+    app.include_router(referrals_fhir.router)
     app.include_router(hl7v2_router(HL7_HANDLERS))
     app.include_router(registry_api.router)
     app.include_router(patients_api.router)

@@ -259,10 +259,16 @@ def list_(
         _filtered(select(Referral), principal, where, now)
         .order_by(Referral.id.desc()).offset(offset).limit(limit)
     ).all()
+    audit_search(session, principal, rows, total=total)
+    return rows, total
+
+
+def audit_search(session: Session, principal: Principal, rows: Sequence[Referral], *,
+                 total: int) -> None:
+    """Record a search of referrals: who searched, and which referrals it returned."""
     audit.record(session, action="referral.search", entity_type="referral",
                  institution_id=principal.institution_id,
                  detail={"returned": [row.id for row in rows], "total": total})
-    return rows, total
 
 
 # ---------------------------------------------------------------- the workflow
@@ -410,7 +416,7 @@ def refer_after_advice(session: Session, settings: Settings, principal: Principa
 def book(session: Session, principal: Principal, *, referral: Referral,
          data: BookingBody, expected_version: int | None = None) -> RecordedEvent:
     """Record the appointment (time, place) or the bed (ward, bed) for the patient."""
-    if data.appointment_at is None and not data.ward:
+    if data.appointment_at is None and not data.ward and not data.appointment_ref:
         raise InvalidInput("booking_empty", "请填写预约时间或病区床位",
                            "Give an appointment time or a ward and bed")
     changes = data.model_dump(exclude={"note"})
