@@ -7,9 +7,11 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from tests.referrals.conftest import World, chest_pain_referral
 from yilian.audit.models import AuditEvent
+from yilian.cli import app
 from yilian.db import utcnow
 from yilian.referrals import care
 from yilian.referrals.events import record_event
@@ -192,3 +194,39 @@ def test_an_unanswered_referral_is_overdue_and_escalated_to_the_department_head_
                          note="x")
     assert heard.audience.institution_ids == {world.county_id}
     session.rollback()
+
+
+def test_beds_documents_and_the_escalation_command(
+    client: TestClient, world: World, session: Session, runner: CliRunner
+) -> None:
+    beds = client.put(f"/api/v1/departments/{world.cardiology_id}/beds", headers=world.beijing,
+                      json={"wards": [{"ward": "心内一病区", "free_beds": 3, "total_beds": 40},
+                                      {"ward": "CCU", "free_beds": 1}]})
+    assert beds.status_code == 200, beds.text
+    assert client.put(f"/api/v1/departments/{world.cardiology_id}/beds", headers=world.county,
+                      json={"wards": [{"ward": "x", "free_beds": 9}]}).status_code == 403
+    census = client.get(f"/api/v1/institutions/{world.tertiary_id}/beds",
+                        headers=world.county).json()
+    assert sorted((row["ward"], row["free_beds"]) for row in census) == [
+        ("CCU", 1), ("心内一病区", 3)]
+
+    rid = client.post(API, json=chest_pain_referral(world), headers=world.county).json()["id"]
+    pdf = b"%PDF-1.7\n" + b"0" * 2000
+    sent = client.post(f"{API}/{rid}/documents", headers=world.county,
+                       files={"file": ("病历.pdf", pdf, "application/pdf")})
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["content_type"] == "application/pdf"
+    fake = client.post(f"{API}/{rid}/documents", headers=world.county,
+                       files={"file": ("x.pdf", b"MZ\x90\x00 not a pdf", "application/pdf")})
+    assert fake.status_code == 422 and fake.json()["code"] == "document_type"
+    got = client.get(f"{API}/{rid}/documents/{sent.json()['id']}", headers=world.beijing)
+    assert got.status_code == 200 and got.content == pdf
+    assert session.scalar(select(AuditEvent.id).where(
+        AuditEvent.action == "referral.document.read")) is not None
+
+    session.execute(update(Referral).where(Referral.id == rid)
+                    .values(response_due_at=utcnow() - timedelta(minutes=1)))
+    session.commit()
+    result = runner.invoke(app, ["referrals", "escalate"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"escalated 1 overdue referrals: [{rid}]"
