@@ -15,6 +15,7 @@ from yilian.config import Settings
 from yilian.demo import accounts, network, staff
 from yilian.demo import patients as demo_patients
 from yilian.demo.report import DemoReport
+from yilian.referrals import demo as demo_referrals
 from yilian.registry import service as registry
 from yilian.registry.models import AgreementType
 
@@ -34,6 +35,7 @@ def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
             report = build_network(session, password=password)
         report.patients_by_link = demo_patients.create_patients(session, settings)
         demo_patients.create_song(session, settings)
+        demo_referrals.create_referrals(session, settings)
     else:
         report = DemoReport(password=password, network_created=False)
     report.logins, report.password_opens_logins = accounts.ensure_accounts(

@@ -152,10 +152,10 @@ class Referral(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     events: Mapped[list[ReferralEvent]] = relationship(
-        order_by="ReferralEvent.id", back_populates="referral", lazy="selectin"
+        order_by="ReferralEvent.id", back_populates="referral", lazy="select"
     )
     clocks: Mapped[list[ReferralClock]] = relationship(
-        order_by="ReferralClock.at", lazy="selectin"
+        order_by="ReferralClock.at", lazy="select"
     )
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it
