@@ -81,6 +81,9 @@ def test_a_chest_pain_patient_goes_up_to_beijing_and_comes_back_down(
     doctor.on("console", problems.on_console)
     doctor.on("pageerror", problems.on_page_error)
     sign_in_as(doctor, live_server, "pkuph.doctor", password, "/referrals?box=incoming")
+    doctor.goto(live_server + "/referrals?box=incoming&overdue=1")  # the demo's late answers
+    expect(doctor.locator("tr.overdue").first).to_contain_text("已超时")
+    doctor.goto(live_server + "/referrals?box=incoming")
     doctor.get_by_role("link", name=f"转诊单 #{referral_id}", exact=True).click()
     doctor.get_by_role("button", name="同意接收").click()
     expect(doctor.locator("#status")).to_have_text("已同意")
