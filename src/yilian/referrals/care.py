@@ -18,7 +18,7 @@ from yilian.config import Settings
 from yilian.db import utcnow
 from yilian.errors import InvalidInput, NotFound, PermissionDenied
 from yilian.referrals import rules
-from yilian.referrals.events import Audience, record_event
+from yilian.referrals.events import Audience, known, record_event
 from yilian.referrals.models import (
     BedCensus,
     EventKind,
@@ -212,9 +212,8 @@ def escalate_overdue(session: Session, *, now: datetime | None = None) -> list[R
             reason=f"超时 {late} 分钟未答复 / unanswered {late} min past its deadline",
             note="、".join(heads.names),
             audience=Audience(user_ids=heads.user_ids, practitioner_ids=heads.practitioner_ids,
-                              institution_ids=frozenset({referral.target_institution_id}),
-                              department_ids=frozenset({referral.target_department_id}
-                                                       - {None})),  # type: ignore[arg-type]
+                              institution_ids=known(referral.target_institution_id),
+                              department_ids=known(referral.target_department_id)),
         )
     session.flush()
     return list(overdue)

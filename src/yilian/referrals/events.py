@@ -42,24 +42,23 @@ def actor_side(referral: Referral, principal: Principal | None) -> Side:
     return Side.REFERRER
 
 
+def known(*ids: int | None) -> frozenset[int]:
+    """The ids that are set."""
+    return frozenset(i for i in ids if i is not None)
+
+
 def audience_for(referral: Referral, *, heard_by: Side) -> Audience:
     """The people of one side of the referral: its referrer, or its receiving department."""
     if heard_by is Side.REFERRER:
         return Audience(
-            user_ids=frozenset({referral.referring_user_id} - {None}),  # type: ignore[arg-type]
-            institution_ids=frozenset({referral.referring_institution_id}),
-            practitioner_ids=frozenset(
-                {referral.referring_practitioner_id} - {None}  # type: ignore[arg-type]
-            ),
+            user_ids=known(referral.referring_user_id),
+            institution_ids=known(referral.referring_institution_id),
+            practitioner_ids=known(referral.referring_practitioner_id),
         )
     return Audience(
-        institution_ids=frozenset({referral.target_institution_id}),
-        department_ids=frozenset(
-            {referral.target_department_id} - {None}  # type: ignore[arg-type]
-        ),
-        practitioner_ids=frozenset(
-            {referral.target_practitioner_id} - {None}  # type: ignore[arg-type]
-        ),
+        institution_ids=known(referral.target_institution_id),
+        department_ids=known(referral.target_department_id),
+        practitioner_ids=known(referral.target_practitioner_id),
     )
 
 

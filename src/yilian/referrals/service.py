@@ -43,7 +43,13 @@ from yilian.referrals.schemas import (
     DownReferralBody,
     ReferralCreate,
 )
-from yilian.referrals.states import AWAITING_ANSWER, ReferralAction, Side, next_status
+from yilian.referrals.states import (
+    AWAITING_ANSWER,
+    TRANSITIONS,
+    ReferralAction,
+    Side,
+    next_status,
+)
 from yilian.registry import agreements
 from yilian.registry import service as registry
 from yilian.registry.models import CONSORTIUM_TYPES, AgreementType, Institution, PartyRole
@@ -310,8 +316,6 @@ def transition(
     changes: dict[str, Any] | None = None,
 ) -> RecordedEvent:
     """Take one step of the workflow: the only place a referral's status changes."""
-    from yilian.referrals.states import TRANSITIONS
-
     side = TRANSITIONS[action].side
     if principal is not None:
         _check_side(principal, referral, side)

@@ -134,14 +134,13 @@ def _targets(session: Session, principal: Principal, *, green_channel: str,
     centre = EmergencyCentre(green_channel) if green_channel in set(EmergencyCentre) else None
     own = principal.institution_id
     origin = registry.get_institution(session, institution_id=own) if own else None
-    partners = (referrals.place_of(session, institution=origin).leads
-                | {origin.parent_id} if origin else frozenset())
+    partners: set[int | None] = set()
+    if origin is not None:
+        partners = {*referrals.place_of(session, institution=origin).leads, origin.parent_id}
     offered = [i for i in rows if i.id != own and rules.centre_accepts(centre, i.centre_kinds)]
     beds = (care.free_beds_by_institution(session, institution_ids=[i.id for i in offered])
             if kind == ReferralKind.INPATIENT.value else {})
-    offered.sort(key=lambda i: (i.id not in partners and i.id != (origin.parent_id if origin
-                                                                   else None),
-                                -i.level, i.code))
+    offered.sort(key=lambda i: (i.id not in partners, -i.level, i.code))
     return [{"institution": i, "free_beds": beds.get(i.id)} for i in offered]
 
 
