@@ -72,4 +72,19 @@ def test_a_referral_made_as_a_service_request_moves_through_its_task(
     types = {r["type"]: [i["code"] for i in r["interaction"]]
              for r in statement["rest"][0]["resource"]}
     assert types["Task"] == ["read", "search-type", "update"]
-    assert types["ServiceRequest"] == ["read", "search-type", "create"]
+    assert types["ServiceRequest"] == ["read", "search-type", "create", "update"]
+
+    # A sent referral's request no longer changes; a draft does, and is sent by "active".
+    changed = client.put(f"{FHIR}/ServiceRequest/{rid}", json={**posted, "id": rid},
+                         headers=world.county | JSON)
+    assert changed.status_code == 409 and changed.json()["resourceType"] == "OperationOutcome"
+    draft = client.post(f"{FHIR}/ServiceRequest", json={**posted, "status": "draft"},
+                        headers=world.county | JSON).json()
+    assert draft["status"] == "draft"
+    reason = [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "G45.9",
+                           "display": "短暂性脑缺血发作"}]}]
+    sent = client.put(f"{FHIR}/ServiceRequest/{draft['id']}", headers=world.county | JSON,
+                      json={**posted, "id": draft["id"], "reasonCode": reason})
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["status"] == "active"
+    assert sent.json()["reasonCode"][0]["coding"][0]["code"] == "G45.9"

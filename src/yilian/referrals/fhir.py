@@ -1,7 +1,8 @@
 """Referrals as FHIR: ``ServiceRequest/{id}`` is what is asked, ``Task/{id}`` its workflow
 (the same id; ``Task.focus`` is the ServiceRequest), as IHE 360X and China's referral guides
 model them. Read and search both; create a ServiceRequest (the Task starts ``requested``);
-update a Task's status, which goes through the same transition table as the REST API.
+update a draft ServiceRequest (posting it as active sends it); update a Task's status,
+which goes through the same transition table as the REST API.
 
 Mapping: ServiceRequest.status is ``draft`` / ``active`` (open) / ``completed`` / ``revoked``
 (declined, cancelled, failed); priority routine / urgent / stat (emergency); ``reasonCode`` the
@@ -218,7 +219,7 @@ SERVICE_REQUEST = ResourceHandler(
     resource_type="ServiceRequest", action=Action.REFERRAL_READ,
     documentation="Referrals (双向转诊) the reader's institution made or receives.",
     read=read_service_request, search=search_service_requests,
-    interactions=("read", "search-type", "create"),
+    interactions=("read", "search-type", "create", "update"),
     search_params=(*_COMMON,
                    SearchParam("status", ParamType.TOKEN, "draft | active | completed | revoked"),
                    SearchParam("performer", ParamType.REFERENCE, "The receiving Organization.")),
@@ -259,6 +260,22 @@ def _ref_id(reference: Any, resource_type: str) -> int | None:
 def create_service_request(session: Session, settings: Settings, principal: Principal,
                            body: dict[str, Any]) -> Referral:
     """Make a referral from a posted ServiceRequest (consent taken as given by the sender)."""
+    return referrals.create(session, settings, principal, data=_referral_create(body))
+
+
+def update_service_request(session: Session, settings: Settings, principal: Principal,
+                           resource_id: str, body: dict[str, Any]) -> Referral:
+    """Change a draft referral from a posted ServiceRequest (409 once it was sent)."""
+    if body.get("id") != resource_id:
+        raise InvalidInput("id_mismatch", "资源 id 与地址不一致",
+                           "The resource's id is not the one in the URL")
+    referral = _read(session, principal, resource_id, "ServiceRequest")
+    return referrals.update_draft(session, settings, principal, referral=referral,
+                                  data=_referral_create(body))
+
+
+def _referral_create(body: dict[str, Any]) -> ReferralCreate:
+    """A posted ServiceRequest in the referral's own terms."""
     request = _valid(body, "ServiceRequest")
     performers = request.performer or []
     target = next((i for p in performers if (i := _ref_id(p, "Organization"))), None)
@@ -281,11 +298,10 @@ def create_service_request(session: Session, settings: Settings, principal: Prin
         "consent_recorded": True, "draft": request.status == "draft",
     }
     try:
-        create = ReferralCreate.model_validate(data)
+        return ReferralCreate.model_validate(data)
     except ValidationError as invalid:
         zh, en, details = describe_validation_errors(invalid.errors())
         raise InvalidInput("invalid_resource", zh, en, details) from None
-    return referrals.create(session, settings, principal, data=create)
 
 
 def update_task(session: Session, settings: Settings, principal: Principal, resource_id: str,
@@ -349,6 +365,18 @@ def post_service_request(
     response = fhir_response(service_request(referral), status_code=201)
     response.headers["Location"] = f"{request.base_url}fhir/r4/ServiceRequest/{referral.id}"
     return response
+
+
+@router.put("/ServiceRequest/{resource_id}", name="fhir_update_ServiceRequest",
+            summary="Update ServiceRequest (a draft referral)", response_class=Response)
+def put_service_request(
+    resource_id: str, session: DbSession, settings: AppSettings,
+    body: dict[str, Any] = FhirBody,
+    principal: Principal = RequirePermission(Action.REFERRAL_WRITE),
+) -> Response:
+    """Change a draft referral; posting it with status active sends it."""
+    referral = update_service_request(session, settings, principal, resource_id, body)
+    return fhir_response(service_request(referral))
 
 
 @router.put("/Task/{resource_id}", name="fhir_update_Task", summary="Update Task (a step)",

@@ -173,6 +173,37 @@ def create(
     return referral
 
 
+def update_draft(session: Session, settings: Settings, principal: Principal, *,
+                 referral: Referral, data: ReferralCreate) -> Referral:
+    """Change what a draft asks for (a sent referral changes only through its steps); a
+    draft posted as no longer a draft is sent."""
+    _check_side(principal, referral, Side.REFERRER)
+    if referral.status is not TaskStatus.DRAFT:
+        raise Conflict("not_a_draft", "只有草稿可以修改，已发出的转诊请通过转诊步骤处理",
+                       "Only a draft can be changed; a sent referral moves through its steps")
+    if data.person_id != referral.person_id:
+        raise InvalidInput("other_patient", "不能更换转诊患者",
+                           "A referral cannot change its patient")
+    origin = registry.get_institution_or_raise(session,
+                                               institution_id=referral.referring_institution_id)
+    target = registry.get_institution_or_raise(session, institution_id=data.target_institution_id)
+    if origin.id == target.id:
+        raise InvalidInput("same_institution", "不能转诊到本机构",
+                           "A referral goes to another institution")
+    _check_target(session, target=target, data=data)
+    for name in ("target_institution_id", "target_department_id", "target_practitioner_id",
+                 "kind", "urgency", "green_channel", "diagnosis_code", "diagnosis_text",
+                 "reason", "clinical_summary"):
+        setattr(referral, name, getattr(data, name))
+    referral.direction = direction_between(session, origin=origin, target=target)
+    record_event(session, referral=referral, kind=EventKind.NOTE, principal=principal,
+                 acting_for=Side.REFERRER, note="草稿已修改 / draft changed")
+    session.flush()
+    if not data.draft:
+        submit(session, settings, principal, referral=referral)
+    return referral
+
+
 def _start_clock(settings: Settings, referral: Referral, now: datetime) -> None:
     referral.requested_at = now
     referral.response_due_at = now + rules.response_window(settings, referral.urgency)
