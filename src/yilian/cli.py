@@ -21,6 +21,7 @@ from yilian.db import make_engine, make_sessionmaker, transaction
 from yilian.errors import YilianError
 from yilian.notify.cli import notify_app
 from yilian.patients.cli import patients_app
+from yilian.referrals.cli import referrals_app
 from yilian.results.cli import results_app
 from yilian.settlement.cli import settlement_app
 
@@ -38,6 +39,7 @@ app.add_typer(patients_app, name="patients")
 app.add_typer(notify_app, name="notify")
 app.add_typer(settlement_app, name="settlement")
 app.add_typer(results_app, name="results")
+app.add_typer(referrals_app, name="referrals")
 
 T = TypeVar("T")
 # Documented in the README; demo databases only. Production accounts come from `users create`.

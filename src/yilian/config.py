@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     # Settlement: folders of policies (*.yaml) and catalogues (*.csv); unset: the shipped ones.
     settlement_policy_dir: Path | None = None
     settlement_catalogue_dir: Path | None = None
+    # Referrals: response deadlines by urgency, how long an accepted referral shares the
+    # patient's records with the receiving institution, and the document upload limit.
+    referral_deadline_emergency_minutes: int = Field(default=15, ge=1)
+    referral_deadline_urgent_minutes: int = Field(default=4 * 60, ge=1)
+    referral_deadline_routine_minutes: int = Field(default=48 * 60, ge=1)
+    referral_share_days: int = Field(default=180, ge=1)
+    referral_document_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     _secret_key: str | None = PrivateAttr(default=None)
     _field_key: bytes | None = PrivateAttr(default=None)
 

@@ -18,6 +18,13 @@ from yilian.patients.models import (
     PatientShare,
     Person,
 )
+from yilian.referrals.models import (
+    BedCensus,
+    Referral,
+    ReferralClock,
+    ReferralDocument,
+    ReferralEvent,
+)
 from yilian.registry.models import (
     Agreement,
     AgreementParty,
@@ -51,6 +58,7 @@ __all__ = [
     "AgreementParty",
     "AuditEvent",
     "Base",
+    "BedCensus",
     "Coverage",
     "Department",
     "DiagnosticReport",
@@ -75,6 +83,10 @@ __all__ = [
     "Qualification",
     "RecognitionDecision",
     "RecognitionItem",
+    "Referral",
+    "ReferralClock",
+    "ReferralDocument",
+    "ReferralEvent",
     "Region",
     "SavingsEntry",
     "Settlement",

@@ -16,6 +16,9 @@ from yilian.patients import hl7 as patients_hl7
 from yilian.patients import router as patients_api
 from yilian.patients import web as patients_web
 from yilian.portal import web as portal_web
+from yilian.referrals import fhir as referrals_fhir
+from yilian.referrals import router as referrals_api
+from yilian.referrals import web as referrals_web
 from yilian.registry import router as registry_api
 from yilian.registry import web as registry_web
 from yilian.results import hl7 as results_hl7
@@ -40,6 +43,9 @@ def include_all(app: FastAPI) -> None:
     app.include_router(registry_api.router)
     app.include_router(patients_api.router)
     app.include_router(settlement_api.router)
+    app.include_router(referrals_fhir.router)
+    app.include_router(referrals_api.router)
+    app.include_router(referrals_api.beds_router)
     app.include_router(auth_web.router)
     app.include_router(portal_web.router)
     app.include_router(registry_web.router)
@@ -49,3 +55,4 @@ def include_all(app: FastAPI) -> None:
     app.include_router(settlement_web.router)
     app.include_router(results_api.router)
     app.include_router(results_web.router)
+    app.include_router(referrals_web.router)

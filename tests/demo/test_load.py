@@ -240,3 +240,22 @@ def test_the_demo_patient_signs_in_as_song_insured_in_huailai(demo_session: Sess
     records = demo_session.scalars(
         select(PatientRecord).where(PatientRecord.person_id == song.id)).all()
     assert [(r.local_id, r.insured_region_code) for r in records] == [("HL-DEMO-SONG", "130730")]
+
+
+def test_a_year_of_referrals_goes_up_and_down_with_a_few_late_and_green_channel_cases(
+    demo_session: Session,
+) -> None:
+    from yilian.db import utcnow
+    from yilian.referrals.models import Direction, Referral, ReferralClock
+    from yilian.referrals.rules import is_overdue
+
+    rows = demo_session.scalars(select(Referral)).all()
+    directions = {row.direction for row in rows}
+    assert {Direction.UP, Direction.DOWN} <= directions and len(rows) > 400
+    first = min(row.created_at for row in rows)
+    assert (utcnow() - first).days > 300
+    assert sum(is_overdue(row.status, row.response_due_at, utcnow()) for row in rows) >= 5
+    green = [row for row in rows if row.green_channel is not None]
+    assert green and demo_session.scalar(select(func.count()).select_from(ReferralClock)) > 0
+    downs = [row for row in rows if row.direction is Direction.DOWN and row.based_on_id]
+    assert downs  # Beijing's discharges coming back to the Huailai campus

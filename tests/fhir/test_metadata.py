@@ -14,12 +14,11 @@ def test_metadata_is_public_and_describes_every_resource(client: TestClient) -> 
     assert statement["fhirVersion"] == "4.0.1"
     assert "json" in statement["format"]
     resources = {entry["type"]: entry for entry in statement["rest"][0]["resource"]}
-    # Every capability adds its resource types (results: DiagnosticReport, Observation, …).
-    assert {
-        "Organization", "Location", "Practitioner", "PractitionerRole", "AuditEvent", "Patient"
-    } <= set(resources)
     settlement = {"Coverage", "Claim", "ClaimResponse"}  # read (Claim: create), no search yet
-    assert settlement <= set(resources)
+    assert set(resources) == {
+        "Organization", "Location", "Practitioner", "PractitionerRole", "AuditEvent", "Patient",
+        "ServiceRequest", "Task", "DiagnosticReport", "Observation", "ImagingStudy", *settlement,
+    }
     for name, entry in resources.items():
         codes = [i["code"] for i in entry["interaction"]]
         assert codes[:2] == ["read", "search-type"] or (name in settlement and codes[0] == "read")

@@ -50,6 +50,11 @@ class Action(enum.StrEnum):
     RESULT_CHECK = "result.check"  # recognition check, accept or re-test
     RESULT_CATALOGUE = "result.catalogue"  # catalogue and qualifications
     RESULT_SAVINGS = "result.savings"  # the savings ledger's totals
+    # referrals
+    REFERRAL_READ = "referral.read"
+    REFERRAL_WRITE = "referral.write"  # make, send, cancel, notes (referring side)
+    REFERRAL_RESPOND = "referral.respond"  # accept, decline, book, admit, discharge (receiving)
+    BED_CENSUS_WRITE = "referral.bed_census.write"
 
 
 class Scope(enum.Enum):
@@ -122,6 +127,15 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
     Action.RESULT_CATALOGUE: {Role.PLATFORM_ADMIN: N},
     Action.RESULT_SAVINGS: {
         Role.PLATFORM_ADMIN: N, Role.COMMISSION_ANALYST: N, Role.HOSPITAL_ADMIN: OWN,
+    },
+    # referrals: both sides' clinicians and administrators; the platform administrator anywhere
+    Action.REFERRAL_READ: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    Action.REFERRAL_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    Action.REFERRAL_RESPOND: {
+        Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN,
+    },
+    Action.BED_CENSUS_WRITE: {
+        Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN,
     },
 }
 

@@ -16,6 +16,7 @@ from yilian.demo import accounts, network, staff
 from yilian.demo import patients as demo_patients
 from yilian.demo.report import DemoReport
 from yilian.notify import demo as notify_demo
+from yilian.referrals import demo as demo_referrals
 from yilian.registry import service as registry
 from yilian.registry.models import AgreementType
 from yilian.results import demo as results_demo
@@ -37,6 +38,7 @@ def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
             report = build_network(session, password=password)
         report.patients_by_link = demo_patients.create_patients(session, settings)
         song = demo_patients.create_song(session, settings)
+        demo_referrals.create_referrals(session, settings)
         settlement_demo.load(session)
         results_demo.load(session, song)
     else:

@@ -25,6 +25,7 @@ from yilian.fhir.capability import (
     capability_statement,
 )
 from yilian.fhir.search import MAX_COUNT, SearchParam, SearchQuery, parse_search
+from yilian.referrals import fhir as referrals_fhir
 from yilian.results import fhir as results_fhir
 from yilian.settlement import fhir as settlement_fhir
 
@@ -34,6 +35,7 @@ HANDLERS: tuple[ResourceHandler, ...] = (
     *practitioner_search.HANDLERS,
     *audit.HANDLERS,
     *results_fhir.HANDLERS,
+    *referrals_fhir.HANDLERS,
 )
 # Every resource type the CapabilityStatement lists: the generated ones and Patient.
 DECLARATIONS: tuple[ResourceDeclaration, ...] = (

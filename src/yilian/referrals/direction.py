@@ -1,0 +1,40 @@
+"""Which way a referral goes: the two institutions as the direction rule sees them."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from yilian.db import utcnow
+from yilian.referrals import rules
+from yilian.referrals.models import Direction
+from yilian.registry import agreements
+from yilian.registry.models import CONSORTIUM_TYPES, AgreementType, Institution, PartyRole
+
+DIRECTING_AGREEMENTS = CONSORTIUM_TYPES | {AgreementType.TRUSTEESHIP}
+
+
+def place_of(session: Session, *, institution: Institution) -> rules.Place:
+    """An institution as direction sees it: level, parent and whom it leads."""
+    found, _ = agreements.list_agreements(
+        session,
+        where=agreements.AgreementFilter(institution_id=institution.id,
+                                         active_on=utcnow().date()),
+        limit=500,
+    )
+    leads: set[int] = set()
+    for agreement in found:
+        if agreement.type not in DIRECTING_AGREEMENTS:
+            continue
+        roles = {party.institution_id: party.role for party in agreement.parties}
+        if roles.get(institution.id) is PartyRole.LEAD:
+            leads |= {i for i, role in roles.items() if role is PartyRole.MEMBER}
+    return rules.Place(institution.id, institution.level, institution.parent_id,
+                       frozenset(leads))
+
+
+def direction_between(
+    session: Session, *, origin: Institution, target: Institution
+) -> Direction:
+    """The derived direction of a referral from ``origin`` to ``target``."""
+    return rules.derive_direction(place_of(session, institution=origin),
+                                  place_of(session, institution=target))

@@ -1,0 +1,100 @@
+"""The timeline: every step of a referral is recorded by :func:`record_event`, which also
+says who should hear of it. The notification capability hooks in here (one call site).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from yilian.audit import service as audit
+from yilian.auth.permissions import Principal
+from yilian.referrals.models import EventKind, Referral, ReferralEvent, TaskStatus
+from yilian.referrals.states import Side
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who should hear of an event: users, whole institutions, departments, practitioners."""
+
+    user_ids: frozenset[int] = frozenset()
+    institution_ids: frozenset[int] = frozenset()
+    department_ids: frozenset[int] = frozenset()
+    practitioner_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event appended to a referral's timeline and the audience to notify."""
+
+    event: ReferralEvent
+    audience: Audience = field(default_factory=Audience)
+
+
+def actor_side(referral: Referral, principal: Principal | None) -> Side:
+    """The side the actor acts for: the receiving side when they can act for it only."""
+    if principal is None:
+        return Side.RECEIVER
+    reach = principal.institution_ids
+    if referral.target_institution_id in reach and referral.referring_institution_id not in reach:
+        return Side.RECEIVER
+    return Side.REFERRER
+
+
+def known(*ids: int | None) -> frozenset[int]:
+    """The ids that are set."""
+    return frozenset(i for i in ids if i is not None)
+
+
+def audience_for(referral: Referral, *, heard_by: Side) -> Audience:
+    """The people of one side of the referral: its referrer, or its receiving department."""
+    if heard_by is Side.REFERRER:
+        return Audience(
+            user_ids=known(referral.referring_user_id),
+            institution_ids=known(referral.referring_institution_id),
+            practitioner_ids=known(referral.referring_practitioner_id),
+        )
+    return Audience(
+        institution_ids=known(referral.target_institution_id),
+        department_ids=known(referral.target_department_id),
+        practitioner_ids=known(referral.target_practitioner_id),
+    )
+
+
+def record_event(
+    session: Session,
+    *,
+    referral: Referral,
+    kind: EventKind,
+    principal: Principal | None,
+    action: str = "",
+    from_status: TaskStatus | None = None,
+    to_status: TaskStatus | None = None,
+    reason: str = "",
+    note: str = "",
+    acting_for: Side | None = None,
+    audience: Audience | None = None,
+) -> RecordedEvent:
+    """Append one step to the referral's timeline and say who should hear of it: the side
+    other than ``acting_for`` (or ``audience`` when given, e.g. a department head)."""
+    context = audit.context_of(session)
+    event = ReferralEvent(
+        referral_id=referral.id,
+        kind=kind,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        actor=principal.username if principal is not None else context.actor,
+        actor_user_id=principal.user_id if principal is not None else None,
+        actor_institution_id=principal.institution_id if principal is not None else None,
+        reason=reason,
+        note=note,
+    )
+    session.add(event)
+    referral.events.append(event)
+    if audience is None:
+        side = acting_for or actor_side(referral, principal)
+        other = Side.RECEIVER if side is Side.REFERRER else Side.REFERRER
+        audience = audience_for(referral, heard_by=other)
+    return RecordedEvent(event=event, audience=audience)
