@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import func, or_, select
@@ -126,6 +126,18 @@ def create(
     session.add(user)
     session.flush()
     return user
+
+
+def active_users_of_practitioners(
+    session: Session, *, practitioner_ids: Iterable[int]
+) -> list[int]:
+    """Ids of the active accounts linked to these practitioners (for notifying them)."""
+    wanted = set(practitioner_ids)
+    if not wanted:
+        return []
+    return list(session.scalars(
+        select(User.id).where(User.practitioner_id.in_(wanted), User.is_active.is_(True))
+    ).all())
 
 
 def check_patient_link(session: Session, *, role: Role, person_id: int) -> None:

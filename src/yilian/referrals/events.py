@@ -4,12 +4,16 @@ says who should hear of it. The notification capability hooks in here (one call 
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
 from yilian.audit import service as audit
+from yilian.auth import service as users
 from yilian.auth.permissions import Principal
+from yilian.notify import service as notify
+from yilian.referrals import labels
 from yilian.referrals.models import EventKind, Referral, ReferralEvent, TaskStatus
 from yilian.referrals.states import Side
 
@@ -97,4 +101,42 @@ def record_event(
         side = acting_for or actor_side(referral, principal)
         other = Side.RECEIVER if side is Side.REFERRER else Side.REFERRER
         audience = audience_for(referral, heard_by=other)
+    announce(session, referral=referral, event=event, audience=audience)
     return RecordedEvent(event=event, audience=audience)
+
+
+def notification_kind(event: ReferralEvent) -> str:
+    """The event's name for inboxes and webhooks: ``referral.<new status>`` when the step
+    changed the status (``referral.accepted``, ``referral.in-progress``), else
+    ``referral.<entry kind>`` (``referral.note``, ``referral.escalated``)."""
+    if event.to_status is not None:
+        return f"referral.{event.to_status.value}"
+    return f"referral.{event.kind.value}"
+
+
+def announce(
+    session: Session, *, referral: Referral, event: ReferralEvent, audience: Audience
+) -> None:
+    """Tell the audience of an event through the inbox, webhooks and email (same transaction).
+
+    Named users (and the accounts of named practitioners) get it in their inbox; with none
+    named, the staff of the audience's institutions do. The title carries the referral's
+    number and what happened, never the patient's name: webhooks leave the hospital.
+    """
+    if not audience.institution_ids and not audience.user_ids:
+        return
+    user_ids = set(audience.user_ids) | set(users.active_users_of_practitioners(
+        session, practitioner_ids=audience.practitioner_ids))
+    what: enum.Enum = event.to_status if event.to_status is not None else event.kind
+    notify.publish(
+        session,
+        kind=notification_kind(event),
+        institution_ids=sorted(audience.institution_ids),
+        user_ids=sorted(user_ids),
+        title_zh=f"转诊 #{referral.id}：{labels.name_of(what, 'zh')}",
+        title_en=f"Referral #{referral.id}: {labels.name_of(what, 'en')}",
+        link=f"/referrals/{referral.id}",
+        payload={"referral_id": referral.id, "status": referral.status.value,
+                 "event": event.kind.value, "direction": referral.direction.value},
+        subject_ref=f"ServiceRequest/{referral.id}",
+    )
