@@ -57,6 +57,15 @@ class Settings(BaseSettings):
         default=None, description="A retrained linkage model (JSON); unset: the shipped one."
     )
     empi_max_candidates: int = Field(default=200, ge=1)
+    # Scheduling: slots are generated this many days ahead; a patient may hold this many
+    # appointments with one department per day and cancel until this many hours before;
+    # self check-in opens and closes this many minutes around the slot's start.
+    scheduling_timezone: str = "Asia/Shanghai"
+    scheduling_horizon_days: int = Field(default=28, ge=1, le=366)
+    scheduling_max_per_department_day: int = Field(default=1, ge=1)
+    scheduling_cancel_cutoff_hours: int = Field(default=2, ge=0)
+    scheduling_checkin_open_minutes: int = Field(default=60, ge=0)
+    scheduling_checkin_close_minutes: int = Field(default=15, ge=0)
     _secret_key: str | None = PrivateAttr(default=None)
     _field_key: bytes | None = PrivateAttr(default=None)
 

@@ -20,12 +20,25 @@ from yilian.registry.models import (
     PractitionerRole,
     Region,
 )
+from yilian.scheduling.models import (
+    Appointment,
+    AppointmentStatusChange,
+    ClinicSession,
+    RescheduleNotice,
+    ScheduleException,
+    Slot,
+    Stationing,
+    Traineeship,
+)
 
 __all__ = [
     "Agreement",
     "AgreementParty",
+    "Appointment",
+    "AppointmentStatusChange",
     "AuditEvent",
     "Base",
+    "ClinicSession",
     "Department",
     "Institution",
     "InstitutionCentre",
@@ -38,6 +51,11 @@ __all__ = [
     "Practitioner",
     "PractitionerRole",
     "Region",
+    "RescheduleNotice",
+    "ScheduleException",
+    "Slot",
+    "Stationing",
+    "Traineeship",
     "User",
     "WebSession",
 ]

@@ -34,6 +34,13 @@ class Action(enum.StrEnum):
     PATIENT_WRITE = "patient.write"
     PATIENT_LINK = "patient.link"  # review queue, merge, unmerge
     PATIENT_SHARE = "patient.share"
+    # scheduling
+    SCHEDULE_READ = "scheduling.read"
+    SCHEDULE_WRITE = "scheduling.schedule.write"
+    STATIONING_WRITE = "scheduling.stationing.write"
+    APPOINTMENT_BOOK = "scheduling.appointment.book"
+    APPOINTMENT_MANAGE = "scheduling.appointment.manage"
+    APPOINTMENT_CHECKIN = "scheduling.appointment.checkin"
 
 
 class Scope(enum.Enum):
@@ -74,6 +81,29 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
     },
     Action.PATIENT_LINK: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
     Action.PATIENT_SHARE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    # scheduling: anyone signed in sees rosters and free slots; patients book for themselves,
+    # staff for patients they may see, at any institution (a referral books a Beijing slot);
+    # a clinic's queue and check-in desk belong to the institution holding the clinic.
+    Action.SCHEDULE_READ: {role: N for role in Role},
+    Action.SCHEDULE_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    Action.STATIONING_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    Action.APPOINTMENT_BOOK: {
+        Role.PLATFORM_ADMIN: N,
+        Role.HOSPITAL_ADMIN: N,
+        Role.CLINICIAN: N,
+        Role.PATIENT: N,
+    },
+    Action.APPOINTMENT_MANAGE: {
+        Role.PLATFORM_ADMIN: N,
+        Role.HOSPITAL_ADMIN: OWN,
+        Role.CLINICIAN: OWN,
+    },
+    Action.APPOINTMENT_CHECKIN: {
+        Role.PLATFORM_ADMIN: N,
+        Role.HOSPITAL_ADMIN: OWN,
+        Role.CLINICIAN: OWN,
+        Role.PATIENT: N,
+    },
 }
 
 ROLE_NAMES: Mapping[Role, tuple[str, str]] = {
