@@ -20,6 +20,7 @@ from yilian.config import get_settings
 from yilian.db import make_engine, make_sessionmaker, transaction
 from yilian.errors import YilianError
 from yilian.patients.cli import patients_app
+from yilian.scheduling.cli import scheduling_app
 
 app = typer.Typer(help="Yilian 医联 — regional medical collaboration platform.",
                   no_args_is_help=True, add_completion=False)
@@ -32,6 +33,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(registry_app, name="registry")
 app.add_typer(demo_app, name="demo")
 app.add_typer(patients_app, name="patients")
+app.add_typer(scheduling_app, name="scheduling")
 
 T = TypeVar("T")
 # Documented in the README; demo databases only. Production accounts come from `users create`.

@@ -115,6 +115,7 @@ def book(
     source: BookingSource,
     source_ref: str = "",
     settings: Settings | None = None,
+    now: datetime | None = None,
 ) -> Appointment:
     """Book a slot for a patient (real-name); 409 "full" when someone else has it.
 
@@ -123,11 +124,11 @@ def book(
     """
     authorize(principal, Action.APPOINTMENT_BOOK)
     settings = settings or get_settings()
-    person = patient_for(session, principal, person_id=person_id)
     slot = slots.get_slot_or_raise(session, slot_id=slot_id)
-    if slot.status is not SlotStatus.FREE:
+    if slot.status is not SlotStatus.FREE:  # the flash crowd's losers stop here, cheaply
         raise SlotFull()
-    if slot.start_at <= utcnow():
+    person = patient_for(session, principal, person_id=person_id)
+    if slot.start_at <= (now or utcnow()):
         raise Conflict("slot_past", "该时段已过，不能预约", "This slot is in the past")
     # Lock the patient's row: their own rules hold even against their parallel requests.
     session.execute(select(Person.id).where(Person.id == person.id).with_for_update())
@@ -237,6 +238,7 @@ def rebook_from_notice(
     notice_id: int,
     slot_id: int,
     settings: Settings,
+    now: datetime | None = None,
 ) -> Appointment:
     """Take one of the slots a reschedule notice offered (the patient's own notice)."""
     if principal.person_id is None:
@@ -247,7 +249,8 @@ def rebook_from_notice(
         raise Conflict("not_offered", "该时段不在改约通知中", "That slot was not offered")
     appointment = book(session, principal=principal, slot_id=slot_id,
                        person_id=notice.person_id, source=BookingSource.ONLINE,
-                       source_ref=f"Appointment/{notice.appointment_id}", settings=settings)
+                       source_ref=f"Appointment/{notice.appointment_id}", settings=settings,
+                       now=now)
     notices.resolve(notice)
     session.flush()
     return appointment

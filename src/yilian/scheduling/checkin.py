@@ -164,6 +164,14 @@ def queue(session: Session, *, clinic: ClinicSession, day: date) -> Queue:
     )
 
 
+def queue_for(
+    session: Session, *, principal: Principal, clinic: ClinicSession, day: date
+) -> Queue:
+    """The queue, for staff of the institution holding the clinic."""
+    authorize(principal, Action.APPOINTMENT_MANAGE, [clinic.institution_id])
+    return queue(session, clinic=clinic, day=day)
+
+
 def call_next(
     session: Session, *, principal: Principal, clinic: ClinicSession, day: date
 ) -> Appointment | None:

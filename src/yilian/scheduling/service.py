@@ -16,7 +16,14 @@ from yilian.scheduling.booking import (
     my_appointments,
     rebook_from_notice,
 )
-from yilian.scheduling.checkin import call_next, check_in, mark_noshow, queue, set_status
+from yilian.scheduling.checkin import (
+    call_next,
+    check_in,
+    mark_noshow,
+    queue,
+    queue_for,
+    set_status,
+)
 from yilian.scheduling.notices import create_notice, notices_for
 from yilian.scheduling.slots import (
     SessionPlan,
@@ -26,6 +33,7 @@ from yilian.scheduling.slots import (
     generate,
     get_session_or_raise,
     get_slot_or_raise,
+    local_today,
 )
 from yilian.scheduling.stationing import (
     attach_stationing,
@@ -61,11 +69,13 @@ __all__ = [
     "list_for_person",
     "list_stationed",
     "list_trainees",
+    "local_today",
     "mark_noshow",
     "may_see",
     "my_appointments",
     "notices_for",
     "queue",
+    "queue_for",
     "rebook_from_notice",
     "set_status",
     "set_trainee_status",

@@ -51,6 +51,11 @@ class SessionPlan:
     valid_to: date | None = None
 
 
+def local_today(zone: str = DEFAULT_ZONE) -> date:
+    """Today's date where the clinics are."""
+    return datetime.now(ZoneInfo(zone)).date()
+
+
 def create_session(
     session: Session, *, principal: Principal | None, plan: SessionPlan
 ) -> ClinicSession:
