@@ -12,11 +12,15 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from yilian.audit import service as audit
+from yilian.audit.models import AuditOutcome
 from yilian.auth.permissions import Action, Principal
 from yilian.deps import AppSettings, CurrentPrincipal, DbSession, RequirePermission
-from yilian.errors import InvalidInput
+from yilian.errors import Conflict, InvalidInput
 from yilian.registry import service as registry
 from yilian.scheduling import service as scheduling
 from yilian.scheduling.clock import Now, Today
@@ -38,6 +42,7 @@ from yilian.scheduling.schemas import (
     TraineeStatusUpdate,
 )
 from yilian.scheduling.stationing import StationedExpert, Trainee
+from yilian.webui import current_language
 
 router = APIRouter(
     prefix="/api/v1/scheduling",
@@ -199,18 +204,37 @@ def add_exception(
 # ---------------------------------------------------------------- appointments
 
 
-@router.post("/appointments", response_model=AppointmentRead, status_code=201)
+def refusal_answer(session: Session, error: Conflict, *, slot_id: int) -> JSONResponse:
+    """The 409 a refused booking gets (``slot_full`` when it lost the slot), its refusal
+    audited in this transaction.
+
+    Answered here rather than by the application's error handler: that one audits refusals
+    in a transaction of its own, opened on the event loop, and a flash crowd of losers
+    holding every pooled connection would wait on each other there.
+    """
+    audit.record(session, action="appointment.book", outcome=AuditOutcome.FAILED,
+                 entity_type="slot", entity_id=str(slot_id), detail={"code": error.code})
+    return JSONResponse({"code": error.code, "detail": error.message(current_language.get()),
+                         "message_zh": error.zh, "message_en": error.en}, status_code=409)
+
+
+@router.post("/appointments", response_model=AppointmentRead, status_code=201,
+             responses={409: {"description": "The slot is full (code slot_full), or the "
+                              "patient's own limits forbid it"}})
 def book(
     body: AppointmentCreate, session: DbSession, settings: AppSettings, principal: Booker,
     now: Now,
-) -> Appointment:
+) -> Appointment | JSONResponse:
     """Book a slot for a patient (a patient's account books for itself); 409 when full."""
     person_id = body.person_id if body.person_id is not None else principal.person_id
     if person_id is None:
         raise InvalidInput("person_required", "请指定患者", "person_id is required")
-    return scheduling.book(session, principal=principal, slot_id=body.slot_id,
-                           person_id=person_id, source=body.source,
-                           source_ref=body.source_ref, settings=settings, now=now)
+    try:
+        return scheduling.book(session, principal=principal, slot_id=body.slot_id,
+                               person_id=person_id, source=body.source,
+                               source_ref=body.source_ref, settings=settings, now=now)
+    except Conflict as error:  # nothing was written: the refusal's audit row commits alone
+        return refusal_answer(session, error, slot_id=body.slot_id)
 
 
 @router.get("/appointments/mine", response_model=list[AppointmentRead])
