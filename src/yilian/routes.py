@@ -16,6 +16,7 @@ from yilian.patients import web as patients_web
 from yilian.portal import web as portal_web
 from yilian.registry import router as registry_api
 from yilian.registry import web as registry_web
+from yilian.scheduling import fhir as scheduling_fhir
 from yilian.scheduling import router as scheduling_api
 from yilian.scheduling import web as scheduling_web
 
@@ -37,4 +38,5 @@ def include_all(app: FastAPI) -> None:
     app.include_router(registry_web.router)
     app.include_router(patients_web.router)
     app.include_router(scheduling_api.router)
+    app.include_router(scheduling_fhir.router)
     app.include_router(scheduling_web.router)

@@ -17,6 +17,7 @@ from yilian.demo import patients as demo_patients
 from yilian.demo.report import DemoReport
 from yilian.registry import service as registry
 from yilian.registry.models import AgreementType
+from yilian.scheduling import demo as scheduling_demo
 
 SEED = 2026
 # The network counts as loaded when the Huailai campus exists (it is created by nothing else).
@@ -39,6 +40,8 @@ def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
     report.logins, report.password_opens_logins = accounts.ensure_accounts(
         session, password=password
     )
+    if report.network_created:
+        report.practitioner_roles += scheduling_demo.create(session, settings).registry_roles
     return report
 
 

@@ -25,12 +25,14 @@ from yilian.fhir.capability import (
     capability_statement,
 )
 from yilian.fhir.search import MAX_COUNT, SearchParam, SearchQuery, parse_search
+from yilian.scheduling import fhir as scheduling_fhir
 
 PREFIX = "/fhir/r4"
 HANDLERS: tuple[ResourceHandler, ...] = (
     *registry_search.HANDLERS,
     *practitioner_search.HANDLERS,
     *audit.HANDLERS,
+    *scheduling_fhir.HANDLERS,
 )
 # Every resource type the CapabilityStatement lists: the generated ones and Patient.
 DECLARATIONS: tuple[ResourceDeclaration, ...] = (*HANDLERS, patient_search.PATIENT)

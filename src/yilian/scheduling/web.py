@@ -32,6 +32,7 @@ from yilian.scheduling.models import (
     Appointment,
     BookingSource,
     ClinicSession,
+    ExceptionKind,
     Slot,
     StationingMode,
     StationingRole,
@@ -131,8 +132,27 @@ def expert_schedule(
     return _page(request, session, "scheduling/expert.html", {
         "expert": expert, "clinics": clinics,
         "departments": _named(session, Department, {c.department_id for c in clinics}),
-        "days": _slots_by_day(free, zone),
+        "days": _slots_by_day(free, zone), "today": _today(request),
+        "called_off": request.query_params.get("called_off"),
     })
+
+
+@router.post("/experts/{practitioner_id}/absence", response_class=HTMLResponse)
+def expert_absence(
+    practitioner_id: int, session: DbSession, principal: CurrentPrincipal,
+    day: FormText, reason: FormText = "",
+) -> Response:
+    """Call an expert's clinics off on a day: booked patients are told and offered slots."""
+    expert = registry.get_practitioner_or_raise(session, practitioner_id=practitioner_id)
+    try:
+        parsed = date.fromisoformat(day)
+    except ValueError as error:
+        raise InvalidInput("bad_date", "日期无效", "Not a valid date") from error
+    _, cancelled = scheduling.add_exception(
+        session, principal=principal, kind=ExceptionKind.ABSENCE, start_date=parsed,
+        end_date=parsed, practitioner_id=expert.id, reason=reason)
+    return RedirectResponse(f"/scheduling/experts/{expert.id}?called_off={len(cancelled)}",
+                            status_code=303)
 
 
 # ---------------------------------------------------------------- the booking flow
