@@ -222,3 +222,11 @@ def test_a_county_doctor_trains_in_beijing_until_completion(
     with pytest.raises(Conflict):
         scheduling.set_trainee_status(session, principal=None, traineeship_id=placed.id,
                                       status=TraineeStatus.IN_TRAINING, today=today)
+
+
+def test_every_scheduling_status_and_reason_has_both_names() -> None:
+    from yilian.scheduling import labels
+
+    for enum_type, names in labels.NAMES.items():
+        assert set(names) == {member.value for member in enum_type}, enum_type
+        assert all(zh and en for zh, en in names.values())

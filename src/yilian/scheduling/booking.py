@@ -169,9 +169,10 @@ def get_or_raise(session: Session, principal: Principal, *, appointment_id: int)
 def may_see(session: Session, principal: Principal, appointment: Appointment) -> bool:
     """A patient sees their own appointments; staff those of patients they may see."""
     if principal.role is Role.PATIENT:
-        return principal.person_id is not None and appointment.person_id == (
-            (patients.current_person(session, person_id=principal.person_id) or Person(id=-1)).id
-        )
+        if principal.person_id is None:
+            return False
+        own = patients.current_person(session, person_id=principal.person_id)
+        return own is not None and appointment.person_id == own.id
     person = session.get(Person, appointment.person_id)
     return person is not None and patients.can_view(session, principal, person)
 

@@ -97,6 +97,10 @@ def check_in(
                            "Enter the appointment code or the resident ID")
     if appointment is None or not _may_check_in(session, principal, appointment):
         raise NotFound("预约", "Appointment", code.strip().upper() or "ID")
+    if appointment.status in (S.ARRIVED, S.CHECKED_IN):
+        raise Conflict("already_checked_in",
+                       f"已签到，排队号 {appointment.queue_number}",
+                       f"Already checked in: queue number {appointment.queue_number}")
     position = window_position(start_at=appointment.start_at, now=now, window=window)
     if position < 0:
         raise Conflict("checkin_too_early", "尚未到签到时间（就诊前 "
