@@ -15,7 +15,9 @@ def test_metadata_is_public_and_describes_every_resource(client: TestClient) -> 
     assert "json" in statement["format"]
     resources = {entry["type"]: entry for entry in statement["rest"][0]["resource"]}
     assert set(resources) == {
-        "Organization", "Location", "Practitioner", "PractitionerRole", "AuditEvent", "Patient"
+        "Organization", "Location", "Practitioner", "PractitionerRole", "AuditEvent", "Patient",
+        # scheduling
+        "Schedule", "Slot", "Appointment",
     }
     for entry in resources.values():
         assert [i["code"] for i in entry["interaction"]][:2] == ["read", "search-type"]
