@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
 from datetime import time as clock_time
@@ -254,6 +255,8 @@ def main() -> int:
     lost = [answer for answer in bookings if answer.status != 201]
     clear = all(answer.status == 409 and answer.code == "slot_full" and "号源已满" in
                 answer.message_zh and "full" in answer.message_en for answer in lost)
+    statuses = sorted(Counter(answer.status for answer in bookings).items())
+    print(f"answers by HTTP status       {dict(statuses)}")
     print(f"bookings/s (successful)      {len(won) / wall:8.1f}")
     print(f"p99 ratio booking/yardstick  {p99 / yardstick:8.2f}")
     engine = make_engine(url)
