@@ -23,6 +23,7 @@ from yilian.notify.cli import notify_app
 from yilian.patients.cli import patients_app
 from yilian.referrals.cli import referrals_app
 from yilian.results.cli import results_app
+from yilian.scheduling.cli import scheduling_app
 from yilian.settlement.cli import settlement_app
 
 app = typer.Typer(help="Yilian 医联 — regional medical collaboration platform.",
@@ -40,6 +41,7 @@ app.add_typer(notify_app, name="notify")
 app.add_typer(settlement_app, name="settlement")
 app.add_typer(results_app, name="results")
 app.add_typer(referrals_app, name="referrals")
+app.add_typer(scheduling_app, name="scheduling")
 
 T = TypeVar("T")
 # Documented in the README; demo databases only. Production accounts come from `users create`.

@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     referral_deadline_routine_minutes: int = Field(default=48 * 60, ge=1)
     referral_share_days: int = Field(default=180, ge=1)
     referral_document_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Scheduling: slots are generated this many days ahead; a patient may hold this many
+    # appointments with one department per day and cancel until this many hours before;
+    # self check-in opens and closes this many minutes around the slot's start.
+    scheduling_timezone: str = "Asia/Shanghai"
+    scheduling_horizon_days: int = Field(default=28, ge=1, le=366)
+    scheduling_max_per_department_day: int = Field(default=1, ge=1)
+    scheduling_cancel_cutoff_hours: int = Field(default=2, ge=0)
+    scheduling_checkin_open_minutes: int = Field(default=60, ge=0)
+    scheduling_checkin_close_minutes: int = Field(default=15, ge=0)
     _secret_key: str | None = PrivateAttr(default=None)
     _field_key: bytes | None = PrivateAttr(default=None)
 

@@ -24,6 +24,9 @@ from yilian.registry import web as registry_web
 from yilian.results import hl7 as results_hl7
 from yilian.results import router as results_api
 from yilian.results import web as results_web
+from yilian.scheduling import fhir as scheduling_fhir
+from yilian.scheduling import router as scheduling_api
+from yilian.scheduling import web as scheduling_web
 from yilian.settlement import fhir as settlement_fhir
 from yilian.settlement import router as settlement_api
 from yilian.settlement import web as settlement_web
@@ -56,3 +59,6 @@ def include_all(app: FastAPI) -> None:
     app.include_router(results_api.router)
     app.include_router(results_web.router)
     app.include_router(referrals_web.router)
+    app.include_router(scheduling_api.router)
+    app.include_router(scheduling_fhir.router)
+    app.include_router(scheduling_web.router)

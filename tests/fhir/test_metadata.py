@@ -17,7 +17,8 @@ def test_metadata_is_public_and_describes_every_resource(client: TestClient) -> 
     settlement = {"Coverage", "Claim", "ClaimResponse"}  # read (Claim: create), no search yet
     assert set(resources) == {
         "Organization", "Location", "Practitioner", "PractitionerRole", "AuditEvent", "Patient",
-        "ServiceRequest", "Task", "DiagnosticReport", "Observation", "ImagingStudy", *settlement,
+        "ServiceRequest", "Task", "DiagnosticReport", "Observation", "ImagingStudy",
+        "Schedule", "Slot", "Appointment", *settlement,
     }
     for name, entry in resources.items():
         codes = [i["code"] for i in entry["interaction"]]

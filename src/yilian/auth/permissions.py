@@ -55,6 +55,13 @@ class Action(enum.StrEnum):
     REFERRAL_WRITE = "referral.write"  # make, send, cancel, notes (referring side)
     REFERRAL_RESPOND = "referral.respond"  # accept, decline, book, admit, discharge (receiving)
     BED_CENSUS_WRITE = "referral.bed_census.write"
+    # scheduling
+    SCHEDULE_READ = "scheduling.read"
+    SCHEDULE_WRITE = "scheduling.schedule.write"
+    STATIONING_WRITE = "scheduling.stationing.write"
+    APPOINTMENT_BOOK = "scheduling.appointment.book"
+    APPOINTMENT_MANAGE = "scheduling.appointment.manage"
+    APPOINTMENT_CHECKIN = "scheduling.appointment.checkin"
 
 
 class Scope(enum.Enum):
@@ -136,6 +143,29 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
     },
     Action.BED_CENSUS_WRITE: {
         Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN,
+    },
+    # scheduling: anyone signed in sees rosters and free slots; patients book for themselves,
+    # staff for patients they may see, at any institution (a referral books a Beijing slot);
+    # a clinic's queue and check-in desk belong to the institution holding the clinic.
+    Action.SCHEDULE_READ: {role: N for role in Role},
+    Action.SCHEDULE_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    Action.STATIONING_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    Action.APPOINTMENT_BOOK: {
+        Role.PLATFORM_ADMIN: N,
+        Role.HOSPITAL_ADMIN: N,
+        Role.CLINICIAN: N,
+        Role.PATIENT: N,
+    },
+    Action.APPOINTMENT_MANAGE: {
+        Role.PLATFORM_ADMIN: N,
+        Role.HOSPITAL_ADMIN: OWN,
+        Role.CLINICIAN: OWN,
+    },
+    Action.APPOINTMENT_CHECKIN: {
+        Role.PLATFORM_ADMIN: N,
+        Role.HOSPITAL_ADMIN: OWN,
+        Role.CLINICIAN: OWN,
+        Role.PATIENT: N,
     },
 }
 

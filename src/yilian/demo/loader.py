@@ -20,6 +20,7 @@ from yilian.referrals import demo as demo_referrals
 from yilian.registry import service as registry
 from yilian.registry.models import AgreementType
 from yilian.results import demo as results_demo
+from yilian.scheduling import demo as scheduling_demo
 from yilian.settlement import demo as settlement_demo
 
 SEED = 2026
@@ -49,6 +50,8 @@ def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
     notify_demo.create_welcome(session, user_ids=[
         user.id for login in report.logins
         if (user := users.get_by_username(session, username=login.username)) is not None])
+    if report.network_created:
+        report.practitioner_roles += scheduling_demo.create(session, settings).registry_roles
     return report
 
 

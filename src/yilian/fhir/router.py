@@ -27,6 +27,7 @@ from yilian.fhir.capability import (
 from yilian.fhir.search import MAX_COUNT, SearchParam, SearchQuery, parse_search
 from yilian.referrals import fhir as referrals_fhir
 from yilian.results import fhir as results_fhir
+from yilian.scheduling import fhir as scheduling_fhir
 from yilian.settlement import fhir as settlement_fhir
 
 PREFIX = "/fhir/r4"
@@ -36,6 +37,7 @@ HANDLERS: tuple[ResourceHandler, ...] = (
     *audit.HANDLERS,
     *results_fhir.HANDLERS,
     *referrals_fhir.HANDLERS,
+    *scheduling_fhir.HANDLERS,
 )
 # Every resource type the CapabilityStatement lists: the generated ones and Patient.
 DECLARATIONS: tuple[ResourceDeclaration, ...] = (

@@ -1,0 +1,1 @@
+"""Stationed experts, visiting clinics, remote booking and self check-in (issue 5)."""
