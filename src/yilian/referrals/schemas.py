@@ -67,8 +67,11 @@ class AdviceBody(WriteModel):
 
 
 class BookingBody(WriteModel):
-    """An appointment (time, place) or a bed (ward, bed) for the accepted referral."""
+    """An appointment (a clinic slot, or a time and place) or a bed for the accepted referral."""
 
+    slot_id: int | None = Field(
+        default=None, description="A free slot of the receiving institution's clinics: booked "
+        "for the patient (source referral) and linked as the referral's appointment")
     appointment_at: AwareDatetime | None = None
     appointment_place: str = Field(default="", max_length=200)
     appointment_department_id: int | None = None

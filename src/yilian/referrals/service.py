@@ -53,6 +53,8 @@ from yilian.referrals.states import (
 )
 from yilian.registry import service as registry
 from yilian.registry.models import Institution
+from yilian.scheduling import service as scheduling
+from yilian.scheduling.models import BookingSource
 
 # ---------------------------------------------------------------- create
 
@@ -417,14 +419,36 @@ def refer_after_advice(session: Session, settings: Settings, principal: Principa
 
 def book(session: Session, principal: Principal, *, referral: Referral,
          data: BookingBody, expected_version: int | None = None) -> RecordedEvent:
-    """Record the appointment (time, place) or the bed (ward, bed) for the patient."""
-    if data.appointment_at is None and not data.ward and not data.appointment_ref:
-        raise InvalidInput("booking_empty", "请填写预约时间或病区床位",
-                           "Give an appointment time or a ward and bed")
-    changes = data.model_dump(exclude={"note"})
+    """Record the appointment (a clinic slot, or a time and place) or the bed for the patient.
+
+    A slot is booked through the scheduling capability in this same transaction, so the
+    referral and its appointment land together or not at all.
+    """
+    if (data.slot_id is None and data.appointment_at is None and not data.ward
+            and not data.appointment_ref):
+        raise InvalidInput("booking_empty", "请选择号源，或填写预约时间或病区床位",
+                           "Choose a clinic slot, or give an appointment time or a ward and bed")
+    changes = data.model_dump(exclude={"note", "slot_id"})
+    if data.slot_id is not None:
+        changes.update(_book_slot(session, principal, referral=referral, slot_id=data.slot_id))
     return transition(session, principal, referral=referral,
                       expected_version=expected_version, action=ReferralAction.BOOK,
                       note=data.note, changes=changes)
+
+
+def _book_slot(session: Session, principal: Principal, *, referral: Referral,
+               slot_id: int) -> dict[str, Any]:
+    """Book a slot of the receiving institution for the referred patient; the link fields."""
+    slot = scheduling.get_slot_or_raise(session, slot_id=slot_id)
+    if slot.clinic_session.institution_id != referral.target_institution_id:
+        raise InvalidInput("slot_elsewhere", "该号源不属于接收机构",
+                           "That slot is not at the receiving institution")
+    appointment = scheduling.book(
+        session, principal=principal, slot_id=slot.id, person_id=referral.person_id,
+        source=BookingSource.REFERRAL, source_ref=f"ServiceRequest/{referral.id}",
+    )
+    return {"appointment_ref": f"Appointment/{appointment.id}", "appointment_at": slot.start_at,
+            "appointment_department_id": slot.department_id}
 
 
 def arrive(session: Session, principal: Principal, *, referral: Referral,

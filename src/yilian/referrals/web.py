@@ -37,6 +37,7 @@ from yilian.referrals.schemas import (
 from yilian.referrals.states import TRANSITIONS, ReferralAction, Side, actions_from
 from yilian.registry import service as registry
 from yilian.registry.models import EmergencyCentre, Institution
+from yilian.scheduling import service as scheduling
 from yilian.webui import current_language
 
 router = APIRouter(prefix="/referrals", include_in_schema=False)
@@ -280,7 +281,14 @@ def referral_detail(request: Request, session: DbSession, principal: CurrentPrin
                                   referral.referring_department_id) if d]
     departments = {d: registry.get_department_or_raise(session, department_id=d)
                    for d in department_ids}
+    # The receiving department's free clinic slots, for the "book" step.
+    free_slots = (scheduling.free_slots(session, after=utcnow(),
+                                        department_id=referral.target_department_id, limit=20)
+                  if ReferralAction.BOOK in allowed and referral.target_department_id else [])
+    experts = {pid: registry.get_practitioner_or_raise(session, practitioner_id=pid)
+               for pid in {slot.practitioner_id for slot in free_slots}}
     return _page(request, session, "referrals/detail.html", {
+        "free_slots": free_slots, "experts": experts,
         "referral": referral, "person": person, "actions": allowed,
         "institutions": registry.institutions_by_id(session, ids=ids),
         "departments": departments,
@@ -305,6 +313,14 @@ def _local_time(raw: str) -> datetime | None:
         raise InvalidInput("bad_time", "时间格式不正确", "The time is not valid") from None
 
 
+def _slot_id(raw: str) -> int | None:
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise InvalidInput("bad_slot", "号源编号不正确", "The slot is not valid")
+    return int(raw)
+
+
 @router.post("/{referral_id}/act/{action}", response_class=HTMLResponse)
 def referral_act(
     request: Request, session: DbSession, settings: AppSettings, principal: CurrentPrincipal,
@@ -315,6 +331,7 @@ def referral_act(
     appointment_place: Annotated[str, Form(max_length=200)] = "",
     ward: Annotated[str, Form(max_length=64)] = "",
     bed: Annotated[str, Form(max_length=32)] = "",
+    slot_id: Annotated[str, Form(max_length=16)] = "",
     outcome_summary: Text = "", follow_up_plan: Text = "",
 ) -> Response:
     """Take one step of the workflow on the version the reader saw."""
@@ -323,7 +340,7 @@ def referral_act(
         _act(session, settings, principal, referral, action, version, {
             "reason": reason.strip(), "note": note.strip(), "advice": advice.strip(),
             "appointment_at": appointment_at, "appointment_place": appointment_place.strip(),
-            "ward": ward.strip(), "bed": bed.strip(),
+            "ward": ward.strip(), "bed": bed.strip(), "slot_id": slot_id.strip(),
             "outcome_summary": outcome_summary.strip(), "follow_up_plan": follow_up_plan.strip(),
         })
     except ValidationError as invalid:
@@ -348,7 +365,8 @@ def _act(session: Session, settings: AppSettings, principal: Principal, referral
                          expected_version=version)
     elif action is ReferralAction.BOOK:
         referrals.book(session, principal, referral=referral, expected_version=version,
-                       data=BookingBody(appointment_at=_local_time(form["appointment_at"]),
+                       data=BookingBody(slot_id=_slot_id(form["slot_id"]),
+                                        appointment_at=_local_time(form["appointment_at"]),
                                         appointment_place=form["appointment_place"],
                                         ward=form["ward"], bed=form["bed"], note=form["note"]))
     elif action is ReferralAction.COMPLETE:
