@@ -54,6 +54,10 @@ def test_a_patient_books_over_the_api_and_the_loser_hears_full(
         "kind": "absence", "start_date": str(world.tuesday), "end_date": str(world.tuesday),
         "practitioner_id": world.expert.id, "reason": "赴京会诊"})
     assert off.status_code == 201 and off.json()["cancelled_appointments"] == 1
+    told = client.get("/api/v1/inbox", headers=song).json()["items"]
+    assert [i["notification"]["kind"] for i in told] == ["appointment.cancelled"]
+    assert "赴京会诊" in told[0]["notification"]["body_zh"]
+    assert told[0]["notification"]["link"] == "/scheduling/mine"
     roster = client.get(f"/api/v1/scheduling/institutions/{world.huailai.id}/stationings",
                         headers=song).json()
     assert [(r["practitioner_name"], r["mode"]) for r in roster] == [("张建", "periodic")]

@@ -140,6 +140,13 @@ def active_users_of_practitioners(
     ).all())
 
 
+def active_accounts_of_person(session: Session, *, person_id: int) -> list[int]:
+    """Ids of the active patient accounts of a person in the patient index."""
+    return list(session.scalars(
+        select(User.id).where(User.person_id == person_id, User.is_active.is_(True))
+    ).all())
+
+
 def check_patient_link(session: Session, *, role: Role, person_id: int) -> None:
     """Only a patient's account names a person, and the person must be in the index."""
     if role is not Role.PATIENT:

@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from yilian.auth import service as users
 from yilian.db import utcnow
 from yilian.errors import NotFound
+from yilian.notify import service as notify
 from yilian.registry import service as registry
 from yilian.scheduling.models import Appointment, ExceptionKind, RescheduleNotice, Slot
 
@@ -65,7 +67,25 @@ def create_notice(
     )
     session.add(notice)
     session.flush()
+    _announce(session, notice=notice, appointment=appointment)
     return notice
+
+
+def _announce(session: Session, *, notice: RescheduleNotice, appointment: Appointment) -> None:
+    """Put the notice in the patient's own inbox (and the clinic's webhooks) when the patient
+    has an account; without one the notice waits on the record for the desk to phone."""
+    accounts = users.active_accounts_of_person(session, person_id=appointment.person_id)
+    if not accounts:
+        return
+    notify.publish(
+        session, kind="appointment.cancelled", institution_ids=[appointment.institution_id],
+        user_ids=accounts, title_zh="门诊停诊，请改约",
+        title_en="Clinic called off: choose a new slot",
+        body_zh=notice.message_zh, body_en=notice.message_en, link="/scheduling/mine",
+        payload={"appointment_id": appointment.id, "notice_id": notice.id,
+                 "offered_slot_ids": notice.offered_slot_ids},
+        subject_ref=f"Appointment/{appointment.id}",
+    )
 
 
 def notices_for(session: Session, *, person_id: int) -> list[RescheduleNotice]:
