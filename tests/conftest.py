@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -109,6 +110,94 @@ def private_database(
     migrate.upgrade(url)
     try:
         yield url
+    finally:
+        _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# The demo network's logins in every test database that holds it.
+DEMO_PASSWORD = "Demo-e2e-2026"
+
+
+@dataclass(frozen=True)
+class DemoTemplate:
+    """The demo network loaded once per backend and test process, to be copied per module.
+
+    Loading the demo takes tens of seconds; copying a SQLite file or creating a PostgreSQL
+    database from a template takes about one, so each module still gets its own copy to
+    change as it likes.
+    """
+
+    backend: Backend
+    url: str
+    report: Any  # yilian.demo.DemoReport (imported lazily: the demo pulls in every package)
+    template_path: Path | None = None
+    database: str = ""
+
+
+def _load_demo_template(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> DemoTemplate:
+    from yilian import demo
+
+    if backend.template_path is not None:
+        path = tmp_path_factory.mktemp("demo_template") / "demo_template.db"
+        shutil.copyfile(backend.template_path, path)
+        url, database = f"sqlite:///{path}", ""
+    else:
+        path, database = None, _unique_name("demo_template")
+        url = _postgres_database(database)
+        migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            report = demo.load(session, demo_settings(url), password=DEMO_PASSWORD)
+            session.commit()
+        if path is not None:
+            with engine.connect() as connection:  # fold the WAL back before copying
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        engine.dispose()
+    return DemoTemplate(backend, url, report, path, database)
+
+
+@pytest.fixture(scope="session")
+def demo_templates() -> Iterator[dict[str, DemoTemplate]]:
+    """The demo templates made so far, by backend; they last the whole test process.
+
+    Not parametrized on purpose: pytest tears a parametrized session fixture down whenever
+    the backend changes between modules, which would load the demo again each time.
+    """
+    made: dict[str, DemoTemplate] = {}
+    yield made
+    for template in made.values():
+        if template.database:
+            _postgres_admin(f'DROP DATABASE IF EXISTS "{template.database}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def demo_template(
+    backend: Backend, tmp_path_factory: pytest.TempPathFactory,
+    demo_templates: dict[str, DemoTemplate],
+) -> DemoTemplate:
+    """The demo network of this backend, loaded once per test process (see demo_copy)."""
+    if backend.name not in demo_templates:
+        demo_templates[backend.name] = _load_demo_template(backend, tmp_path_factory)
+    return demo_templates[backend.name]
+
+
+@contextmanager
+def demo_copy(
+    template: DemoTemplate, tmp_path_factory: pytest.TempPathFactory, label: str
+) -> Iterator[str]:
+    """A fresh copy of the demo database that only its holder uses, then removed."""
+    if template.template_path is not None:
+        path = tmp_path_factory.mktemp(label) / f"{label}.db"
+        shutil.copyfile(template.template_path, path)
+        yield f"sqlite:///{path}"
+        return
+    name = _unique_name(label)
+    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _postgres_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template.database}"')
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.conftest import Backend, demo_settings, private_database
+from tests.conftest import DEMO_PASSWORD, DemoTemplate, demo_copy
 from yilian import demo
 from yilian.db import make_engine, make_sessionmaker
 
-PASSWORD = "Huailai#2022"
+PASSWORD = DEMO_PASSWORD
 
 
 @dataclass(frozen=True)
@@ -31,18 +31,11 @@ class LoadedDemo:
 
 @pytest.fixture(scope="module")
 def loaded_demo(
-    backend: Backend, tmp_path_factory: pytest.TempPathFactory
+    demo_template: DemoTemplate, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LoadedDemo]:
-    """The demo network, committed, in a database of its own."""
-    with private_database(backend, tmp_path_factory, "demo") as url:
-        engine = make_engine(url)
-        try:
-            with make_sessionmaker(engine)() as session:
-                report = demo.load(session, demo_settings(url), password=PASSWORD)
-                session.commit()
-        finally:
-            engine.dispose()
-        yield LoadedDemo(url, report)
+    """The demo network, committed, in a copy of its own."""
+    with demo_copy(demo_template, tmp_path_factory, "demo") as url:
+        yield LoadedDemo(url, demo_template.report)
 
 
 @pytest.fixture

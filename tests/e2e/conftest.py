@@ -3,8 +3,8 @@
 Playwright drives the system Chromium (``/usr/bin/chromium``); its own browser downloads
 are never used. Without Chromium the tests skip, unless ``YILIAN_TEST_REQUIRE_BROWSER=1``
 asks for a failure instead. Screenshots go to ``YILIAN_E2E_SCREENSHOTS`` when it is set.
-The server runs on the demo network (``yilian.demo.load``), loaded once per module and
-database backend.
+The server runs on a copy of the demo network (``yilian.demo.load``), loaded once per
+database backend and copied for each module.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.conftest import TEST_FIELD_KEY, Backend, demo_settings, private_database
-from yilian import demo
+from tests.conftest import DEMO_PASSWORD, TEST_FIELD_KEY, DemoTemplate, demo_copy
 from yilian.app import create_app
 from yilian.config import Settings
 from yilian.db import make_engine, make_sessionmaker
@@ -41,7 +40,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PHONE = ViewportSize(width=390, height=844)
 DESKTOP = ViewportSize(width=1280, height=900)
 DEMO_ADMIN = "admin"
-DEMO_PASSWORD = "Demo-e2e-2026"
 
 def _browser_missing_reason() -> str | None:
     if not CHROMIUM.exists():
@@ -120,13 +118,11 @@ class DemoNetwork:
     hebei_level3_codes: set[str]
 
 
-def _load_demo(url: str) -> set[str]:
-    """Load the demo network into the database; the codes of Hebei's level-3 institutions."""
+def _hebei_level3(url: str) -> set[str]:
+    """The codes of Hebei's level-3 institutions in the demo database."""
     engine = make_engine(url)
     try:
         with make_sessionmaker(engine)() as session:
-            demo.load(session, demo_settings(url), password=DEMO_PASSWORD)
-            session.commit()
             hebei, _ = registry.list_institutions(
                 session, where=registry.InstitutionFilter(region_code="130000", level=3),
                 limit=1000,
@@ -138,16 +134,15 @@ def _load_demo(url: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def demo_network(
-    backend: Backend, tmp_path_factory: pytest.TempPathFactory
+    demo_template: DemoTemplate, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DemoNetwork]:
-    """A database of the test's backend with the demo network, shared by a module's tests.
+    """A copy of the demo network on the test's backend, shared by a module's tests.
 
-    Loading the demo takes tens of seconds, and browser tests only read it (sign-ins add
-    audit rows, nothing else), so one copy serves every test of the module.
+    The demo is loaded once per backend (see ``demo_template``); each module gets a copy of
+    its own, so what one module's tests change never reaches another's.
     """
-    with private_database(backend, tmp_path_factory, "e2e") as url:
-        codes = _load_demo(url)
-        yield DemoNetwork(url, DEMO_ADMIN, DEMO_PASSWORD, codes)
+    with demo_copy(demo_template, tmp_path_factory, "e2e") as url:
+        yield DemoNetwork(url, DEMO_ADMIN, DEMO_PASSWORD, _hebei_level3(url))
 
 
 def _free_port() -> int:
