@@ -96,9 +96,9 @@ def export(rows: list[ClearingRow], fmt: ExportFormat) -> tuple[bytes, str]:
     assert sheet is not None
     sheet.title = "清算 clearing"
     sheet.append(header)
-    for row in rows:
-        sheet.append([float(c) if isinstance(c, Decimal) else c for c in _cells(row)])
-    sheet.append([float(c) if isinstance(c, Decimal) else c for c in totals])
+    for row in rows:  # openpyxl writes Decimal cells as numbers, exactly
+        sheet.append(_cells(row))
+    sheet.append(totals)
     for column in "FGHIJ":
         for cell in sheet[column][1:]:
             cell.number_format = "#,##0.00"

@@ -70,7 +70,8 @@ DECLARATIONS = (
 
 
 def _money(value: Any) -> dict[str, Any]:
-    return {"value": float(Decimal(str(value))), "currency": "CNY"}
+    # FHIR Money.value is a decimal: the slip's fen go out exactly, never through a float.
+    return {"value": Decimal(str(value)), "currency": "CNY"}
 
 
 def _adjudication(code: str, amount: Any, *, ours: bool = False,
