@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,15 +13,24 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from yilian import __version__, apidocs, i18n, logs
 from yilian.audit import service as audit
 from yilian.audit.models import AuditOutcome
 from yilian.config import Settings, get_settings
 from yilian.db import make_engine, make_sessionmaker
-from yilian.deps import SAFE_METHODS, audit_context
+from yilian.deps import (
+    DETACHED_SLOTS,
+    POOL_SPARE,
+    SAFE_METHODS,
+    DatabaseSlots,
+    audit_context,
+)
 from yilian.errors import InvalidInput, YilianError
 from yilian.patients.linkage import DEFAULT_MODEL_PATH, scorer_for
 from yilian.validation import describe_validation_errors
@@ -62,8 +70,12 @@ def _operation_outcome(status_code: int, error: YilianError) -> dict[str, Any]:
     }
 
 
-def _audit_refusal(request: Request, error: YilianError) -> None:
-    """Keep a trace of refused writes and of every permission denial."""
+async def _audit_refusal(request: Request, error: YilianError) -> None:
+    """Keep a trace of refused writes and of every permission denial.
+
+    The record is written in the thread pool: a flash crowd of refused bookings must not
+    stall the event loop on database I/O.
+    """
     if error.status_code == 401:
         return
     if error.status_code != 403 and request.method in SAFE_METHODS:
@@ -72,15 +84,18 @@ def _audit_refusal(request: Request, error: YilianError) -> None:
         return
     action = next((d.get("action") for d in error.details if d.get("action")), "")
     outcome = AuditOutcome.DENIED if error.status_code == 403 else AuditOutcome.FAILED
-    audit.record_detached(
-        request.app.state.sessionmaker,
-        audit_context(request),
-        action=action or f"{request.method} {request.url.path}"[:64],
-        outcome=outcome,
-        entity_type="request",
-        entity_id=request.url.path[:64],
-        detail={"method": request.method, "path": request.url.path, "code": error.code},
-    )
+    slots: DatabaseSlots = request.app.state.db_slots
+    async with slots.detached:
+        await run_in_threadpool(
+            audit.record_detached,
+            request.app.state.sessionmaker,
+            audit_context(request),
+            action=action or f"{request.method} {request.url.path}"[:64],
+            outcome=outcome,
+            entity_type="request",
+            entity_id=request.url.path[:64],
+            detail={"method": request.method, "path": request.url.path, "code": error.code},
+        )
 
 
 def error_response(request: Request, error: YilianError) -> Response:
@@ -129,14 +144,14 @@ def server_error_response(request: Request) -> Response:
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_yilian_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, YilianError)
-        _audit_refusal(request, exc)
+        await _audit_refusal(request, exc)
         return error_response(request, exc)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         zh, en, details = describe_validation_errors(exc.errors())
         error = InvalidInput("invalid_request", zh, en, details)
-        _audit_refusal(request, error)
+        await _audit_refusal(request, error)
         return error_response(request, error)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -171,41 +186,77 @@ SECURITY_HEADERS = {
 }
 
 
-def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+class RequestContext:
+    """Request id, language, security headers and the access log around every request.
+
+    A plain ASGI middleware (not ``BaseHTTPMiddleware``, which costs an extra task and
+    stream per request): it only wraps ``send`` to add headers to the response start.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.static_headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in SECURITY_HEADERS.items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
         request.state.request_id = request_id
-        language = i18n.request_language(request, settings.default_language)
+        language = i18n.request_language(request, self.settings.default_language)
+        asked = request.query_params.get("lang")
         token = current_language.set(language)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                present = {key for key, _ in headers.raw}
+                headers.raw.extend(
+                    item for item in self.static_headers if item[0] not in present
+                )
+                if scope.get("scheme") == "https":
+                    headers["Strict-Transport-Security"] = "max-age=31536000"
+                if asked in i18n.LANGUAGES:
+                    headers.append(
+                        "set-cookie",
+                        f"{i18n.LANGUAGE_COOKIE}={asked}; Max-Age={365 * 86400}; Path=/; "
+                        "SameSite=lax",
+                    )
+            await send(message)
+
         try:
             try:
-                response = await call_next(request)
+                await self.app(scope, receive, send_with_headers)
             except Exception:
-                response = server_error_response(request)
+                if response_started:
+                    log.exception("error_after_response_started", path=request.url.path,
+                                  request_id=request_id)
+                else:
+                    await server_error_response(request)(scope, receive, send_with_headers)
         finally:
+            log.info(
+                "request", method=request.method, path=request.url.path, status=status,
+                request_id=request_id, ms=round((time.perf_counter() - started) * 1000, 1),
+            )
             current_language.reset(token)
             structlog.contextvars.clear_contextvars()
-        response.headers["X-Request-ID"] = request_id
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.scheme == "https":
-            response.headers["Strict-Transport-Security"] = "max-age=31536000"
-        asked = request.query_params.get("lang")
-        if asked in i18n.LANGUAGES:
-            response.set_cookie(i18n.LANGUAGE_COOKIE, asked, max_age=365 * 86400,
-                                samesite="lax")
-        log.info(
-            "request", method=request.method, path=request.url.path,
-            status=response.status_code, request_id=request_id,
-            ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-        return response
 
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(RequestContext, settings=settings)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.resolved_secret_key(),
@@ -229,7 +280,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
         redoc_url=None,
     )
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.db_sessions_max,
+        max_overflow=DETACHED_SLOTS + POOL_SPARE,
+    )
+    app.state.db_slots = DatabaseSlots.sized(settings.db_sessions_max)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)

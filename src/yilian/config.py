@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         default=None, description="A retrained linkage model (JSON); unset: the shipped one."
     )
     empi_max_candidates: int = Field(default=200, ge=1)
+    # Requests with a database session open at once, per server process; the connection
+    # pool holds as many plus a few for refusal audits and the background worker. Requests
+    # beyond it wait their turn without holding a thread or a connection.
+    db_sessions_max: int = Field(default=20, ge=1, le=500)
     # Notifications (yilian.notify): the outbox worker that POSTs webhooks and sends email.
     # notify_worker_in_server starts it as a background thread in each server process.
     notify_worker_in_server: bool = False

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from yilian.audit import service as audit
 from yilian.auth import service as users
@@ -26,9 +29,13 @@ from yilian.errors import NotAuthenticated, PermissionDenied
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
+# Connections kept for audit records of refused requests, written outside the request's
+# own (rolled back) session, and for the background worker and health checks.
+DETACHED_SLOTS = 4
+POOL_SPARE = 4
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -55,16 +62,53 @@ def audit_context(request: Request) -> audit.AuditContext:
     return context
 
 
-def get_session(request: Request) -> Iterator[Session]:
+@dataclass(frozen=True)
+class DatabaseSlots:
+    """How many requests may hold a database session at once (``db_sessions_max``).
+
+    A sync route's session is used across several thread-pool hops. If threads could block
+    on the connection pool while the requests holding connections wait for a thread, a
+    flash crowd would deadlock until the pool times out (HTTP 500s). So a request first
+    waits here, in the event loop, for a slot; the pool is sized so that a request holding
+    a slot always gets its connection at once. Refusal audits have slots of their own.
+    """
+
+    sessions: anyio.CapacityLimiter
+    detached: anyio.CapacityLimiter
+
+    @classmethod
+    def sized(cls, sessions: int, detached: int = DETACHED_SLOTS) -> DatabaseSlots:
+        return cls(anyio.CapacityLimiter(sessions), anyio.CapacityLimiter(detached))
+
+
+def _close(session: Session, *, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request's unit of work: commit on success, roll back on any error."""
-    with session_factory(request)() as session:
+    slots: DatabaseSlots = request.app.state.db_slots
+    borrower = object()
+    await slots.sessions.acquire_on_behalf_of(borrower)
+    try:
+        session = session_factory(request)()  # no I/O until first used, in a thread
         audit.bind(session, audit_context(request))
         try:
             yield session
-            session.commit()
         except BaseException:
-            session.rollback()
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(_close, session, commit=False)
             raise
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_close, session, commit=True)
+    finally:
+        slots.sessions.release_on_behalf_of(borrower)
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
@@ -125,16 +169,15 @@ def get_principal(
         sid, version_in_cookie = request.session.get("sid"), request.session.get("ver")
         if not isinstance(sid, str) or not isinstance(version_in_cookie, int):
             raise NotAuthenticated()
-        cookie_user = users.web_session_user(session, token=sid)
-        if cookie_user is None:
+        cookie_user_id = users.web_session_user_id(session, token=sid)
+        if cookie_user_id is None:
             request.session.clear()
             raise NotAuthenticated("登录已失效，请重新登录", "Your sign-in is no longer valid")
-        user_id, version = cookie_user.id, version_in_cookie
-    user = users.get(session, user_id=user_id)
-    if user is None or not user.is_active or user.token_version != version:
+        user_id, version = cookie_user_id, version_in_cookie
+    principal = users.signed_in_principal(session, user_id=user_id, token_version=version)
+    if principal is None:  # disabled, deleted, or signed out everywhere since
         request.session.clear()
         raise NotAuthenticated("登录已失效，请重新登录", "Your sign-in is no longer valid")
-    principal = users.principal_for(session, user=user)
     context = audit_context(request).for_principal(principal)
     request.state.audit_context = context
     request.state.principal = principal
@@ -148,7 +191,7 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 def RequirePermission(action: Action) -> Any:
     """A dependency that lets the request through only if the role may do ``action``."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:  # pure: no thread hop
         authorize(principal, action)
         return principal
 

@@ -195,6 +195,8 @@ class Principal:
     display_name: str = ""
     # For a patient's account: their person in the patient index (None for staff).
     person_id: int | None = None
+    # A clinician's record in the registry, so what they send names them (None otherwise).
+    practitioner_id: int | None = None
 
     @property
     def is_network_wide(self) -> bool:

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from yilian.audit import service as audit
@@ -251,6 +251,40 @@ def authenticate(
     return user
 
 
+def signed_in_principal(session: Session, *, user_id: int, token_version: int) -> Principal | None:
+    """The principal of an active user whose credentials carry ``token_version``, else None.
+
+    This runs on every authenticated request, so it is one round trip of plain columns: the
+    user joined with the institutions they reach (their own and, recursively, its campuses).
+    """
+    reach = (
+        select(User.institution_id.label("id"))
+        .where(User.id == user_id, User.institution_id.is_not(None))
+        .cte("reach", recursive=True)
+    )
+    reach = reach.union(select(Institution.id).join(reach, Institution.parent_id == reach.c.id))
+    rows = session.execute(
+        select(User.username, User.role, User.institution_id, User.display_name,
+               User.person_id, User.practitioner_id, reach.c.id)
+        .outerjoin(reach, true())
+        .where(User.id == user_id, User.is_active.is_(True),
+               User.token_version == token_version)
+    ).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return Principal(
+        user_id=user_id,
+        username=first.username,
+        role=first.role,
+        institution_id=first.institution_id,
+        institution_ids=frozenset(row.id for row in rows if row.id is not None),
+        display_name=first.display_name,
+        person_id=first.person_id,
+        practitioner_id=first.practitioner_id,
+    )
+
+
 def principal_for(session: Session, *, user: User) -> Principal:
     """The principal of a user: their institution plus the campuses it runs."""
     reach: set[int] = set()
@@ -273,6 +307,7 @@ def principal_for(session: Session, *, user: User) -> Principal:
         institution_ids=frozenset(reach),
         display_name=user.display_name,
         person_id=user.person_id,
+        practitioner_id=user.practitioner_id,
     )
 
 
@@ -291,6 +326,15 @@ def start_web_session(
     )
     session.flush()
     return token
+
+
+def web_session_user_id(session: Session, *, token: str) -> int | None:
+    """The user id of an open browser session, or None when it was ended or never existed."""
+    return session.scalar(
+        select(WebSession.user_id).where(
+            WebSession.token_hash == _token_hash(token), WebSession.ended_at.is_(None)
+        )
+    )
 
 
 def web_session_user(session: Session, *, token: str) -> User | None:

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from yilian.audit import service as audit
-from yilian.auth import service as users
 from yilian.auth.permissions import Action, Principal, authorize, is_allowed
 from yilian.config import Settings
 from yilian.db import utcnow
@@ -106,13 +105,12 @@ def create(
             raise InvalidInput("override_reason", "更改转诊方向须说明理由",
                                "Changing the referral's direction needs a reason")
         direction = data.direction
-    user = users.get(session, user_id=principal.user_id)
     now = utcnow()
     referral = Referral(
         person_id=person.id,
         referring_institution_id=origin.id,
         referring_department_id=data.referring_department_id,
-        referring_practitioner_id=user.practitioner_id if user is not None else None,
+        referring_practitioner_id=principal.practitioner_id,
         referring_user_id=principal.user_id,
         target_institution_id=target.id,
         target_department_id=data.target_department_id,
