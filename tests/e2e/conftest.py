@@ -10,15 +10,11 @@ database backend and copied for each module.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -29,6 +25,7 @@ from playwright.sync_api import (
 )
 
 from tests.conftest import DEMO_PASSWORD, TEST_FIELD_KEY, DemoTemplate, demo_copy
+from tests.live import serve
 from yilian.app import create_app
 from yilian.config import Settings
 from yilian.db import make_engine, make_sessionmaker
@@ -145,12 +142,6 @@ def demo_network(
         yield DemoNetwork(url, DEMO_ADMIN, DEMO_PASSWORD, _hebei_level3(url))
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live_server(
     demo_network: DemoNetwork, tmp_path_factory: pytest.TempPathFactory
@@ -165,18 +156,8 @@ def live_server(
         log_level="WARNING",
     )
     app = create_app(settings)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            ws="none", lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="yilian-e2e-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    app.state.engine.dispose()
+    try:
+        with serve(app) as base:
+            yield base
+    finally:
+        app.state.engine.dispose()

@@ -7,19 +7,16 @@ Runs on a small network of its own (no demo load): a county hospital and its sta
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from tests.e2e.conftest import BrowserProblems
 from tests.factories import PASSWORD, make_institution, make_user
+from tests.live import serve
 from yilian.app import create_app
 from yilian.auth.models import Role
 from yilian.config import Settings
@@ -40,22 +37,11 @@ def county_server(session: Session, settings: Settings) -> Iterator[str]:
                        link=link)
     session.commit()
     app = create_app(settings)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", ws="none", lifespan="off",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    app.state.engine.dispose()
+    try:
+        with serve(app) as base:
+            yield base
+    finally:
+        app.state.engine.dispose()
 
 
 def test_an_administrator_clears_the_inbox_badge_and_subscribes_the_his(

@@ -22,7 +22,8 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from tests.conftest import TEST_FIELD_KEY
-from tests.e2e.conftest import DESKTOP, PHONE, BrowserProblems, DemoNetwork, _free_port
+from tests.e2e.conftest import DESKTOP, PHONE, BrowserProblems, DemoNetwork
+from tests.live import free_port as _free_port
 from yilian.app import create_app
 from yilian.config import Settings
 from yilian.db import make_engine, make_sessionmaker
