@@ -400,8 +400,8 @@ def update_task(session: Session, settings: Settings, principal: Principal, reso
     elif action is ReferralAction.COMPLETE:
         summary = outputs.get("discharge-summary")
         plan = outputs.get("follow-up-plan")
-        referrals.complete(session, principal, referral=referral, expected_version=version,
-                           data=CompletionBody(
+        referrals.complete(session, settings, principal, referral=referral,
+                           expected_version=version, data=CompletionBody(
                                outcome_summary=(summary.valueString if summary else "") or "",
                                follow_up_plan=(plan.valueString if plan else "") or ""))
     elif action is ReferralAction.SUBMIT:

@@ -207,10 +207,11 @@ def arrive(referral: CurrentReferral, version: IfMatch, session: DbSession, prin
 
 
 @router.post("/{referral_id}/complete", response_model=ReferralRead)
-def complete(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
+def complete(referral: CurrentReferral, version: IfMatch, session: DbSession,
+             settings: AppSettings, principal: Responder,
              body: CompletionBody) -> ReferralRead:
     """Return the outcome or discharge summary and follow-up plan to the referrer."""
-    referrals.complete(session, principal, referral=referral, data=body,
+    referrals.complete(session, settings, principal, referral=referral, data=body,
                        expected_version=version)
     return read_of(session, referral)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -25,8 +25,6 @@ from yilian.config import Settings
 from yilian.db import utcnow
 from yilian.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from yilian.patients import service as patients
-from yilian.patients.models import SharingReason
-from yilian.patients.schemas import ShareCreate
 from yilian.referrals import rules
 from yilian.referrals.direction import direction_between as direction_between
 from yilian.referrals.direction import place_of as place_of
@@ -44,8 +42,11 @@ from yilian.referrals.schemas import (
     DownReferralBody,
     ReferralCreate,
 )
+from yilian.referrals.sharing import end_sharing, keep_for_follow_up
+from yilian.referrals.sharing import share_records as share_records
 from yilian.referrals.states import (
     AWAITING_ANSWER,
+    ENDED_WITHOUT_CARE,
     TRANSITIONS,
     ReferralAction,
     Side,
@@ -333,6 +334,8 @@ def transition(
     recorded = record_event(session, referral=current, kind=EventKind.TRANSITION,
                             principal=principal, action=action.value, from_status=before,
                             to_status=after, reason=reason, note=note, acting_for=side)
+    if after in ENDED_WITHOUT_CARE:
+        end_sharing(session, referral=current)
     try:
         session.flush()
     except StaleDataError:
@@ -360,24 +363,6 @@ def accept(session: Session, settings: Settings, principal: Principal | None, *,
                       note=note, expected_version=expected_version)
     share_records(session, settings, referral=done.event.referral)
     return done
-
-
-def share_records(session: Session, settings: Settings, *, referral: Referral) -> None:
-    """Let the receiving institution see the patient's records for the referral's lifetime."""
-    person = patients.current_person(session, person_id=referral.person_id)
-    if person is None:
-        return
-    patients.share_person(
-        session, None, person=person,
-        data=ShareCreate(
-            institution_id=referral.target_institution_id, reason=SharingReason.REFERRAL,
-            source_ref=f"ServiceRequest/{referral.id}",
-            expires_at=utcnow() + timedelta(days=settings.referral_share_days),
-        ),
-    )
-    audit.record(session, action="referral.share", entity_type="referral",
-                 entity_id=str(referral.id), institution_id=referral.target_institution_id,
-                 patient_id=person.id)
 
 
 def decline(session: Session, principal: Principal, *, referral: Referral,
@@ -459,13 +444,17 @@ def arrive(session: Session, principal: Principal, *, referral: Referral,
                       note=note, changes={"arrived_at": utcnow()})
 
 
-def complete(session: Session, principal: Principal, *, referral: Referral,
-             data: CompletionBody, expected_version: int | None = None) -> RecordedEvent:
-    """Return the outcome (discharge summary, follow-up plan) to the referrer."""
-    return transition(session, principal, referral=referral,
+def complete(session: Session, settings: Settings, principal: Principal, *,
+             referral: Referral, data: CompletionBody,
+             expected_version: int | None = None) -> RecordedEvent:
+    """Return the outcome (discharge summary, follow-up plan) to the referrer; the records
+    stay shared with the receiving institution for the follow-up window only."""
+    done = transition(session, principal, referral=referral,
                       expected_version=expected_version, action=ReferralAction.COMPLETE,
                       note=data.outcome_summary,
                       changes={**data.model_dump(), "completed_at": utcnow()})
+    keep_for_follow_up(session, settings, referral=done.event.referral)
+    return done
 
 
 def cancel(session: Session, principal: Principal, *, referral: Referral,

@@ -68,6 +68,9 @@ TRANSITIONS: Final[Mapping[ReferralAction, Transition]] = {
     ),
 }
 CLOSED: Final = frozenset({S.REJECTED, S.COMPLETED, S.CANCELLED, S.FAILED})
+# Ends in which the receiving institution never (or no longer) cares for the patient: the
+# records shared on acceptance stop being shared at once.
+ENDED_WITHOUT_CARE: Final = frozenset({S.REJECTED, S.CANCELLED, S.FAILED})
 AWAITING_ANSWER: Final = OPEN
 
 

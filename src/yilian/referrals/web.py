@@ -370,7 +370,8 @@ def _act(session: Session, settings: AppSettings, principal: Principal, referral
                                         appointment_place=form["appointment_place"],
                                         ward=form["ward"], bed=form["bed"], note=form["note"]))
     elif action is ReferralAction.COMPLETE:
-        referrals.complete(session, principal, referral=referral, expected_version=version,
+        referrals.complete(session, settings, principal, referral=referral,
+                           expected_version=version,
                            data=CompletionBody(outcome_summary=form["outcome_summary"],
                                                follow_up_plan=form["follow_up_plan"]))
     elif action is ReferralAction.SUBMIT:
