@@ -23,7 +23,7 @@ from yilian.deps import AppSettings, CurrentPrincipal, DbSession
 from yilian.errors import InvalidInput, YilianError
 from yilian.patients import service as patients
 from yilian.portal.pages import N_, PAGE_SIZE, flash, form_errors, page_number, pager, render_page
-from yilian.referrals import care, icd10, labels, rules
+from yilian.referrals import care, icd10, labels, patient_view, rules
 from yilian.referrals import service as referrals
 from yilian.referrals.models import ClockPoint, Referral, ReferralKind, TaskStatus, Urgency
 from yilian.referrals.schemas import (
@@ -90,8 +90,10 @@ def _institutions(session: Session, found: list[Referral]) -> dict[int, Institut
 @router.get("", response_class=HTMLResponse)
 def worklist(request: Request, session: DbSession, principal: CurrentPrincipal,
              box: str = "incoming", status: str = "", overdue: str = "",
-             page: str | None = None) -> HTMLResponse:
+             page: str | None = None) -> Response:
     """Incoming or outgoing referrals, filtered by status and overdue, overdue highlighted."""
+    if principal.person_id is not None:  # a patient's account: their own referrals
+        return RedirectResponse("/referrals/mine", status_code=303)
     authorize(principal, Action.REFERRAL_READ)
     box = box if box in ("incoming", "outgoing") else "incoming"
     wanted = TaskStatus(status) if status in set(TaskStatus) else None
@@ -105,6 +107,35 @@ def worklist(request: Request, session: DbSession, principal: CurrentPrincipal,
         "status": wanted, "statuses": list(TaskStatus), "overdue": overdue == "1",
         "institutions": _institutions(session, list(found)),
         "pager": pager(request.url.path, filters, number, total),
+    })
+
+
+@router.get("/mine", response_class=HTMLResponse)
+def my_referrals(request: Request, session: DbSession,
+                 principal: CurrentPrincipal) -> HTMLResponse:
+    """The signed-in patient's own referrals on a phone-sized page: where to, the status in
+    plain words, the appointment, what to bring."""
+    found = list(patient_view.own_referrals(session, principal))
+    cards = []
+    for referral in found:
+        code, appointment_id = "", None
+        ref = referral.appointment_ref or ""
+        if ref.startswith("Appointment/") and ref.removeprefix("Appointment/").isdigit():
+            try:
+                appointment = scheduling.get_or_raise(
+                    session, principal, appointment_id=int(ref.removeprefix("Appointment/")))
+            except YilianError:
+                appointment = None
+            if appointment is not None:
+                code, appointment_id = appointment.code, appointment.id
+        cards.append(patient_view.card_of(referral, appointment_code=code,
+                                          appointment_id=appointment_id))
+    department_ids = {d for r in found for d in (r.target_department_id,
+                                                 r.appointment_department_id) if d}
+    return _page(request, session, "referrals/mine.html", {
+        "cards": cards, "institutions": _institutions(session, found),
+        "departments": {d: registry.get_department_or_raise(session, department_id=d)
+                        for d in department_ids},
     })
 
 
