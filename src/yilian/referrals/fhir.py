@@ -46,6 +46,7 @@ from yilian.fhir.search import (
     strings,
     tokens,
 )
+from yilian.referrals import booking
 from yilian.referrals import service as referrals
 from yilian.referrals.models import Referral, ReferralKind, TaskStatus, Urgency
 from yilian.referrals.schemas import BookingBody, CompletionBody, ReferralCreate
@@ -395,7 +396,7 @@ def update_task(session: Session, settings: Settings, principal: Principal, reso
         ref = appointment.valueReference.reference if appointment and (
             appointment.valueReference) else ""
         start = posted.executionPeriod.start if posted.executionPeriod else None
-        referrals.book(session, principal, referral=referral, expected_version=version,
+        booking.book(session, principal, referral=referral, expected_version=version,
                        data=BookingBody(appointment_ref=ref or "", appointment_at=start))
     elif action is ReferralAction.COMPLETE:
         summary = outputs.get("discharge-summary")

@@ -17,13 +17,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from yilian.auth.permissions import Action, Principal, authorize, is_allowed
+from yilian.auth.permissions import Action, Principal, authorize
 from yilian.db import utcnow
 from yilian.deps import AppSettings, CurrentPrincipal, DbSession
 from yilian.errors import InvalidInput, YilianError
 from yilian.patients import service as patients
 from yilian.portal.pages import N_, PAGE_SIZE, flash, form_errors, page_number, pager, render_page
-from yilian.referrals import care, icd10, labels, patient_view, rules
+from yilian.referrals import booking, care, icd10, labels, patient_view, rules
 from yilian.referrals import service as referrals
 from yilian.referrals.models import ClockPoint, Referral, ReferralKind, TaskStatus, Urgency
 from yilian.referrals.schemas import (
@@ -293,9 +293,7 @@ def referral_save(
 
 
 def _may(principal: Principal, referral: Referral, side: Side) -> bool:
-    if side is Side.REFERRER:
-        return is_allowed(principal, Action.REFERRAL_WRITE, [referral.referring_institution_id])
-    return is_allowed(principal, Action.REFERRAL_RESPOND, [referral.target_institution_id])
+    return referrals.may_act_for(principal, referral, side)
 
 
 @router.get("/{referral_id}", response_class=HTMLResponse)
@@ -305,14 +303,15 @@ def referral_detail(request: Request, session: DbSession, principal: CurrentPrin
     referral = referrals.get_or_raise(session, principal, referral_id=referral_id)
     person = patients.current_person(session, person_id=referral.person_id)
     allowed = [a for a in actions_from(referral.status)
-               if _may(principal, referral, TRANSITIONS[a].side)]
+               if any(_may(principal, referral, side) for side in TRANSITIONS[a].sides)]
     ids = [referral.referring_institution_id, referral.target_institution_id,
            *(e.actor_institution_id for e in referral.events if e.actor_institution_id)]
     department_ids = [d for d in (referral.target_department_id,
                                   referral.referring_department_id) if d]
     departments = {d: registry.get_department_or_raise(session, department_id=d)
                    for d in department_ids}
-    # The receiving department's free clinic slots, for the "book" step.
+    # The receiving department's free clinic slots, for the "book" step (the referrer books
+    # only these: see booking.py).
     free_slots = (scheduling.free_slots(session, after=utcnow(),
                                         department_id=referral.target_department_id, limit=20)
                   if ReferralAction.BOOK in allowed and referral.target_department_id else [])
@@ -320,6 +319,8 @@ def referral_detail(request: Request, session: DbSession, principal: CurrentPrin
                for pid in {slot.practitioner_id for slot in free_slots}}
     return _page(request, session, "referrals/detail.html", {
         "free_slots": free_slots, "experts": experts,
+        "book_slot_only": ReferralAction.BOOK in allowed
+        and booking.booking_side(principal, referral) is Side.REFERRER,
         "referral": referral, "person": person, "actions": allowed,
         "institutions": registry.institutions_by_id(session, ids=ids),
         "departments": departments,
@@ -395,7 +396,7 @@ def _act(session: Session, settings: AppSettings, principal: Principal, referral
                          advice=AdviceBody(advice=form["advice"]).advice,
                          expected_version=version)
     elif action is ReferralAction.BOOK:
-        referrals.book(session, principal, referral=referral, expected_version=version,
+        booking.book(session, principal, referral=referral, expected_version=version,
                        data=BookingBody(slot_id=_slot_id(form["slot_id"]),
                                         appointment_at=_local_time(form["appointment_at"]),
                                         appointment_place=form["appointment_place"],
