@@ -1,5 +1,6 @@
 """Referral pages: the incoming and outgoing worklists, the quick referral form, a referral's
-detail page with its timeline and the steps the reader may take, and a patient's history.
+detail page with its timeline and the steps the reader may take, a patient's history, and a
+patient's own referrals on their phone (/referrals/mine).
 
 Every read and write goes through the services (which audit them); the pages only gather
 form fields. The form needs no script of its own: htmx swaps the patient search results,
