@@ -87,11 +87,14 @@ class Settings(BaseSettings):
     settlement_policy_dir: Path | None = None
     settlement_catalogue_dir: Path | None = None
     # Referrals: response deadlines by urgency, how long an accepted referral shares the
-    # patient's records with the receiving institution, and the document upload limit.
+    # patient's records with the receiving institution (at most; a referral that ends without
+    # care ends it at once, a completed one keeps it for the follow-up window), and the
+    # document upload limit.
     referral_deadline_emergency_minutes: int = Field(default=15, ge=1)
     referral_deadline_urgent_minutes: int = Field(default=4 * 60, ge=1)
     referral_deadline_routine_minutes: int = Field(default=48 * 60, ge=1)
     referral_share_days: int = Field(default=180, ge=1)
+    referral_follow_up_share_days: int = Field(default=30, ge=1)
     referral_document_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # Scheduling: slots are generated this many days ahead; a patient may hold this many
     # appointments with one department per day and cancel until this many hours before;

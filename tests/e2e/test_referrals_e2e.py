@@ -1,7 +1,7 @@
 """The issue's "done when", in a real browser: a county doctor refers a chest-pain patient
 to PKU People's Hospital; a Beijing doctor accepts, admits, discharges and sends the
 patient back down to the Huailai campus; the county doctor sees the whole timeline and the
-discharge summary."""
+discharge summary. The patient, on her phone, sees both referrals in plain words."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import DESKTOP, BrowserProblems, DemoNetwork
+from tests.e2e.conftest import DESKTOP, PHONE, BrowserProblems, DemoNetwork
 from tests.e2e.test_patients_e2e import sign_in_as
 from yilian.db import make_engine, make_sessionmaker
 from yilian.registry import service as registry
@@ -111,6 +111,20 @@ def test_a_chest_pain_patient_goes_up_to_beijing_and_comes_back_down(
     expect(page.locator("#discharge-summary")).to_contain_text("急诊 PCI")
     page.screenshot(path=str(screenshot_dir / "referral-closed-loop.png"), full_page=True)
     page.goto(live_server + "/referrals?box=incoming")
-    expect(page.get_by_role("link", name=f"转诊单 #{down_url.rsplit('/', 1)[1]}",
-                            exact=True)).to_be_visible()
+    down_id = down_url.rsplit("/", 1)[1]
+    expect(page.get_by_role("link", name=f"转诊单 #{down_id}", exact=True)).to_be_visible()
+
+    # Song herself, signed in on her phone, sees where each referral stands.
+    phone_context = browser.new_context(viewport=PHONE, locale="zh-CN")
+    phone_context.set_default_timeout(10_000)
+    phone = phone_context.new_page()
+    phone.on("console", problems.on_console)
+    phone.on("pageerror", problems.on_page_error)
+    sign_in_as(phone, live_server, "huailai.patient", password, "/referrals/mine")
+    expect(phone.locator(f"#referral-{referral_id}")).to_contain_text("诊治已结束")
+    expect(phone.locator(f"#referral-{down_id}")).to_contain_text("正在等待")
+    expect(phone.locator(f"#referral-{down_id}")).to_contain_text("本人居民身份证")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    phone.screenshot(path=str(screenshot_dir / "referral-patient-phone.png"), full_page=True)
+    phone_context.close()
     assert problems.messages == []

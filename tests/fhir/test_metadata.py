@@ -23,6 +23,8 @@ def test_metadata_is_public_and_describes_every_resource(client: TestClient) -> 
     for name, entry in resources.items():
         codes = [i["code"] for i in entry["interaction"]]
         assert codes[:2] == ["read", "search-type"] or (name in settlement and codes[0] == "read")
+    task_codes = [i["code"] for i in resources["Task"]["interaction"]]
+    assert task_codes == ["read", "search-type", "create", "update"]
     organization_params = {p["name"] for p in resources["Organization"]["searchParam"]}
     assert {"_id", "name", "identifier", "type", "partof", "address-state"} <= organization_params
     assert "handling=lenient" in statement["rest"][0]["documentation"]

@@ -80,14 +80,15 @@ def test_a_chest_pain_patient_goes_up_to_beijing_and_back_down_with_the_loop_clo
     assert client.get(API, params={"box": "incoming"},
                       headers=world.county).json()["items"][0]["id"] == back["id"]
 
-    # Reads are audited with the patient, and the share names the referral.
+    # Reads are audited with the patient, and the shares name the referral: the lifetime one
+    # ended at discharge, the follow-up one after it (newest first).
     reads = session.scalars(select(AuditEvent).where(AuditEvent.action == "referral.read",
                                                      AuditEvent.entity_id == str(rid))).all()
     assert reads and all(row.patient_id == world.person_id for row in reads)
     shares = client.get(f"/api/v1/patients/{world.person_id}/shares",
                         headers=world.county).json()
-    assert [(s["reason"], s["source_ref"]) for s in shares] == [
-        ("referral", f"ServiceRequest/{rid}")
+    assert [(s["reason"], s["source_ref"], s["revoked_at"] is None) for s in shares] == [
+        ("referral", f"ServiceRequest/{rid}", True), ("referral", f"ServiceRequest/{rid}", False),
     ]
 
 

@@ -1,4 +1,5 @@
-"""A referral's "book" step takes a slot of the receiving hospital's clinics."""
+"""A referral's "book" step takes a slot of the receiving hospital's clinics, booked by the
+receiving side or, once accepted, by the referring doctor."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.factories import make_department
 from tests.referrals.conftest import World, chest_pain_referral
 from yilian.db import utcnow
+from yilian.registry.models import Institution
 from yilian.scheduling import service as scheduling
 from yilian.scheduling.models import Appointment, HalfDay, Slot, SlotStatus
 from yilian.scheduling.slots import SessionPlan
@@ -65,3 +68,72 @@ def test_booking_a_clinic_slot_links_the_appointment_and_the_slot_is_taken_once(
     free = session.scalars(select(Slot).where(Slot.clinic_session_id == clinic.id,
                                               Slot.status == SlotStatus.FREE)).all()
     assert len(free) == 3 and all(f'<option value="{s.id}">' in page for s in free)
+
+
+def test_the_referring_doctor_books_a_slot_of_the_receiving_department_once_accepted(
+    client: TestClient, world: World, session: Session
+) -> None:
+    today = (utcnow() + timedelta(hours=8)).date()
+    tertiary = session.get(Institution, world.tertiary_id)
+    assert tertiary is not None
+    neurology = make_department(session, tertiary, code="NEUR", specialty="neurology")
+    clinics = [scheduling.create_session(session, principal=None, plan=SessionPlan(
+        practitioner_id=world.head_practitioner_id, department_id=department_id,
+        weekday=(today + timedelta(days=2)).weekday(), half_day=half_day,
+        start=start, slot_minutes=15, slot_count=2, valid_from=today))
+        for department_id, half_day, start in (
+            (world.cardiology_id, HalfDay.MORNING, time(8, 0)),
+            (neurology.id, HalfDay.AFTERNOON, time(14, 0)))]
+    scheduling.generate(session, today=today, horizon_days=7, clinic_sessions=clinics)
+    session.commit()
+    cardiology_slot, neurology_slot = (session.scalars(
+        select(Slot).where(Slot.clinic_session_id == clinic.id).order_by(Slot.start_at)).first()
+        for clinic in clinics)
+    assert cardiology_slot is not None and neurology_slot is not None
+
+    body = chest_pain_referral(world, urgency="routine", green_channel=None, kind="outpatient")
+    rid = client.post(API, json=body, headers=world.county).json()["id"]
+    # Not yet accepted: the referrer cannot book, and no slot is claimed trying.
+    early = client.post(f"{API}/{rid}/book", json={"slot_id": cardiology_slot.id},
+                        headers=world.county)
+    assert early.status_code == 409 and early.json()["code"] == "illegal_transition"
+    session.expire_all()
+    assert session.get(Slot, cardiology_slot.id).status is SlotStatus.FREE  # type: ignore[union-attr]
+    assert client.post(f"{API}/{rid}/accept", json={}, headers=world.beijing).status_code == 200
+
+    # The referrer takes a published slot only, and only of the accepting department.
+    for refused, code in (({"ward": "心内一病区", "bed": "3"}, "referrer_slot_only"),
+                          ({"slot_id": cardiology_slot.id, "bed": "3"}, "referrer_slot_only"),
+                          ({"slot_id": neurology_slot.id}, "slot_other_department")):
+        answer = client.post(f"{API}/{rid}/book", json=refused, headers=world.county)
+        assert answer.status_code == 422 and answer.json()["code"] == code, answer.text
+        assert answer.json()["message_zh"] and answer.json()["message_en"]
+    # A doctor elsewhere cannot book it at all.
+    assert client.post(f"{API}/{rid}/book", json={"slot_id": cardiology_slot.id},
+                       headers=world.township).status_code == 404
+
+    # On the referral page the county doctor sees the department's free slots, no bed fields.
+    page = client.get(f"/referrals/{rid}", headers=world.county).text
+    assert "为患者预约此号源" in page and f'<option value="{cardiology_slot.id}">' in page
+    assert f'<option value="{neurology_slot.id}">' not in page and 'name="ward"' not in page
+    version = client.get(f"{API}/{rid}", headers=world.county).json()["version"]
+    booked = client.post(f"/referrals/{rid}/act/book", headers=world.county,
+                         data={"slot_id": str(cardiology_slot.id), "version": str(version)},
+                         follow_redirects=False)
+    assert booked.status_code == 303, booked.text
+
+    referral = client.get(f"{API}/{rid}", headers=world.beijing).json()
+    appointment = session.scalars(select(Appointment).where(
+        Appointment.slot_id == cardiology_slot.id)).one()
+    assert referral["status"] == "ready"
+    assert referral["appointment_ref"] == f"Appointment/{appointment.id}"
+    assert (appointment.person_id, appointment.source.value, appointment.source_ref) == (
+        world.person_id, "referral", f"ServiceRequest/{rid}")
+    step = referral["events"][-1]
+    assert (step["to_status"], step["actor_institution_id"]) == ("ready", world.county_id)
+    # The receiving side is told the referrer booked; the slot is gone for everyone else.
+    told = client.get("/api/v1/inbox", headers=world.beijing).json()["items"]
+    assert any(item["notification"]["kind"] == "referral.ready" for item in told)
+    again = client.post(f"{API}/{rid}/book", json={"slot_id": cardiology_slot.id},
+                        headers=world.county)
+    assert again.status_code == 409

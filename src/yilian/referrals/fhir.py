@@ -4,6 +4,15 @@ model them. Read and search both; create a ServiceRequest (the Task starts ``req
 update a draft ServiceRequest (posting it as active sends it); update a Task's status,
 which goes through the same transition table as the REST API.
 
+Task create: every ServiceRequest has exactly one Task (the same row), so posting a Task
+does not make a second workflow. It is the IHE 360X way of *starting* the workflow of a
+request made as a draft: a Task with ``status: requested`` whose ``focus`` (or
+``basedOn``) is a draft ServiceRequest sends that request, exactly as the REST ``submit``
+step does (referring side only, response clock started), and is answered 201 with the
+Task. A Task for a request whose workflow has already started is a 409 naming the
+existing Task; one that starts in any other status, or names no request, another patient
+or another receiving Organization, is a 422.
+
 Mapping: ServiceRequest.status is ``draft`` / ``active`` (open) / ``completed`` / ``revoked``
 (declined, cancelled, failed); priority routine / urgent / stat (emergency); ``reasonCode`` the
 ICD-10 diagnosis; requester and performer the two Organizations. ``meta.versionId`` is the
@@ -23,7 +32,7 @@ from sqlalchemy.orm import Session
 from yilian.auth.permissions import Action, Principal, authorize
 from yilian.config import Settings
 from yilian.deps import AppSettings, DbSession, RequirePermission
-from yilian.errors import InvalidInput, NotFound
+from yilian.errors import Conflict, InvalidInput, NotFound
 from yilian.fhir.bundle import FHIR_JSON, fhir_response, validated
 from yilian.fhir.capability import ResourceHandler, not_found
 from yilian.fhir.search import (
@@ -37,6 +46,7 @@ from yilian.fhir.search import (
     strings,
     tokens,
 )
+from yilian.referrals import booking
 from yilian.referrals import service as referrals
 from yilian.referrals.models import Referral, ReferralKind, TaskStatus, Urgency
 from yilian.referrals.schemas import BookingBody, CompletionBody, ReferralCreate
@@ -227,8 +237,11 @@ SERVICE_REQUEST = ResourceHandler(
 TASK = ResourceHandler(
     resource_type="Task", action=Action.REFERRAL_READ,
     documentation="The workflow of each referral; update its status to take a step (the "
-                  "same transition rules as the REST API; an illegal step is a 409).",
-    read=read_task, search=search_tasks, interactions=("read", "search-type", "update"),
+                  "same transition rules as the REST API; an illegal step is a 409). Create "
+                  "a Task (status requested, focus a draft ServiceRequest) to send that "
+                  "request; a request already under way has its Task (409).",
+    read=read_task, search=search_tasks,
+    interactions=("read", "search-type", "create", "update"),
     search_params=(*_COMMON,
                    SearchParam("status", ParamType.TOKEN, "A FHIR Task status"),
                    SearchParam("owner", ParamType.REFERENCE, "The receiving Organization.")),
@@ -304,6 +317,58 @@ def _referral_create(body: dict[str, Any]) -> ReferralCreate:
         raise InvalidInput("invalid_resource", zh, en, details) from None
 
 
+def _task_request_id(posted: Any) -> int:
+    """The ServiceRequest a posted Task is for (its focus or basedOn, which must agree)."""
+    named = [_ref_id(posted.focus, "ServiceRequest"),
+             *(_ref_id(ref, "ServiceRequest") for ref in posted.basedOn or [])]
+    ids = {i for i in named if i is not None}
+    if not ids:
+        raise InvalidInput("task_request_required",
+                           "任务须以 focus 或 basedOn 指明所属的转诊申请（ServiceRequest）",
+                           "A Task names its referral in focus or basedOn "
+                           "(ServiceRequest/{id})")
+    if len(ids) > 1:
+        raise InvalidInput("task_request_ambiguous", "任务的 focus 与 basedOn 指向不同的转诊申请",
+                           "The Task's focus and basedOn name different ServiceRequests")
+    return ids.pop()
+
+
+def create_task(session: Session, settings: Settings, principal: Principal,
+                body: dict[str, Any]) -> Referral:
+    """Start the workflow of a draft ServiceRequest from a posted Task (it is sent, as by the
+    REST ``submit`` step); 409 when the request's Task is already under way."""
+    posted = _valid(body, "Task")
+    request_id = _task_request_id(posted)
+    referral = _read(session, principal, str(request_id), "ServiceRequest")
+    wanted = TaskStatus(posted.status)
+    if wanted is not TaskStatus.REQUESTED:
+        raise InvalidInput(
+            "task_start_status",
+            f"新建任务的状态须为 requested（发出转诊），不能为 {wanted.value}；"
+            "后续步骤请更新已有任务",
+            f"A new Task starts as requested (the referral is sent), not {wanted.value}; "
+            "later steps update the existing Task",
+        )
+    patient = _ref_id(getattr(posted, "for_fhir", None), "Patient")
+    if patient is not None and patient != referral.person_id:
+        raise InvalidInput("task_other_patient", "任务的患者（for）与转诊申请的患者不一致",
+                           "The Task's patient (for) is not the ServiceRequest's subject")
+    owner = _ref_id(posted.owner, "Organization")
+    if owner is not None and owner != referral.target_institution_id:
+        raise InvalidInput("task_other_owner", "任务的执行机构（owner）与转诊申请的接收机构不一致",
+                           "The Task's owner is not the ServiceRequest's receiving Organization")
+    if referral.status is not TaskStatus.DRAFT:
+        raise Conflict(
+            "task_exists",
+            f"转诊申请 ServiceRequest/{referral.id} 已有任务 Task/{referral.id}"
+            f"（状态 {referral.status.value}），请更新该任务",
+            f"ServiceRequest/{referral.id} already has its Task, Task/{referral.id} "
+            f"({referral.status.value}); update that Task instead",
+        )
+    referrals.submit(session, settings, principal, referral=referral)
+    return referral
+
+
 def update_task(session: Session, settings: Settings, principal: Principal, resource_id: str,
                 body: dict[str, Any]) -> Referral:
     """Take the step that leads to the posted Task's status (409 when the table forbids it)."""
@@ -331,13 +396,13 @@ def update_task(session: Session, settings: Settings, principal: Principal, reso
         ref = appointment.valueReference.reference if appointment and (
             appointment.valueReference) else ""
         start = posted.executionPeriod.start if posted.executionPeriod else None
-        referrals.book(session, principal, referral=referral, expected_version=version,
+        booking.book(session, principal, referral=referral, expected_version=version,
                        data=BookingBody(appointment_ref=ref or "", appointment_at=start))
     elif action is ReferralAction.COMPLETE:
         summary = outputs.get("discharge-summary")
         plan = outputs.get("follow-up-plan")
-        referrals.complete(session, principal, referral=referral, expected_version=version,
-                           data=CompletionBody(
+        referrals.complete(session, settings, principal, referral=referral,
+                           expected_version=version, data=CompletionBody(
                                outcome_summary=(summary.valueString if summary else "") or "",
                                follow_up_plan=(plan.valueString if plan else "") or ""))
     elif action is ReferralAction.SUBMIT:
@@ -377,6 +442,20 @@ def put_service_request(
     """Change a draft referral; posting it with status active sends it."""
     referral = update_service_request(session, settings, principal, resource_id, body)
     return fhir_response(service_request(referral))
+
+
+@router.post("/Task", name="fhir_create_Task", status_code=201,
+             summary="Create Task (send a draft referral)", response_class=Response)
+def post_task(
+    request: Request, session: DbSession, settings: AppSettings,
+    body: dict[str, Any] = FhirBody,
+    principal: Principal = RequirePermission(Action.REFERRAL_WRITE),
+) -> Response:
+    """Start the workflow of a draft ServiceRequest: its Task becomes requested."""
+    referral = create_task(session, settings, principal, body)
+    response = fhir_response(task(referral), status_code=201)
+    response.headers["Location"] = f"{request.base_url}fhir/r4/Task/{referral.id}"
+    return response
 
 
 @router.put("/Task/{resource_id}", name="fhir_update_Task", summary="Update Task (a step)",

@@ -17,7 +17,7 @@ from yilian.db import utcnow
 from yilian.deps import AppSettings, CurrentPrincipal, DbSession, RequirePermission
 from yilian.errors import InvalidInput
 from yilian.patients import service as patients
-from yilian.referrals import care, rules
+from yilian.referrals import booking, care, rules
 from yilian.referrals import service as referrals
 from yilian.referrals.models import Referral, ReferralKind, TaskStatus
 from yilian.referrals.schemas import (
@@ -189,10 +189,11 @@ def refer_after_advice(referral: CurrentReferral, session: DbSession, settings: 
 
 
 @router.post("/{referral_id}/book", response_model=ReferralRead)
-def book(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
-         body: BookingBody) -> ReferralRead:
-    """Record the appointment or the bed."""
-    referrals.book(session, principal, referral=referral, data=body,
+def book(referral: CurrentReferral, version: IfMatch, session: DbSession,
+         principal: CurrentPrincipal, body: BookingBody) -> ReferralRead:
+    """Record the appointment or the bed (receiving side); once accepted, the referring side
+    may book a free clinic slot (``slot_id``) of the receiving department."""
+    booking.book(session, principal, referral=referral, data=body,
                    expected_version=version)
     return read_of(session, referral)
 
@@ -207,10 +208,11 @@ def arrive(referral: CurrentReferral, version: IfMatch, session: DbSession, prin
 
 
 @router.post("/{referral_id}/complete", response_model=ReferralRead)
-def complete(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
+def complete(referral: CurrentReferral, version: IfMatch, session: DbSession,
+             settings: AppSettings, principal: Responder,
              body: CompletionBody) -> ReferralRead:
     """Return the outcome or discharge summary and follow-up plan to the referrer."""
-    referrals.complete(session, principal, referral=referral, data=body,
+    referrals.complete(session, settings, principal, referral=referral, data=body,
                        expected_version=version)
     return read_of(session, referral)
 

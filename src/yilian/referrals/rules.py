@@ -36,6 +36,18 @@ def derive_direction(origin: Place, target: Place) -> Direction:
     return Direction.LATERAL
 
 
+def follow_up_share_until(settings: Settings, completed_at: datetime) -> datetime:
+    """Until when the receiving institution still sees a discharged patient's records.
+
+    The referral's own share ends at completion; a follow-up window
+    (``YILIAN_REFERRAL_FOLLOW_UP_SHARE_DAYS``, 30 days by default) keeps what the discharge
+    needs: the down referral back to the county campus, the first follow-up visit and a
+    question about an early readmission. Longer care rests on the patient's own consent
+    (a share with reason ``consent``), not on the finished referral.
+    """
+    return completed_at + timedelta(days=settings.referral_follow_up_share_days)
+
+
 def response_window(settings: Settings, urgency: Urgency) -> timedelta:
     """How long the receiving side has to answer (configurable per urgency)."""
     minutes = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -24,8 +24,6 @@ from yilian.config import Settings
 from yilian.db import utcnow
 from yilian.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from yilian.patients import service as patients
-from yilian.patients.models import SharingReason
-from yilian.patients.schemas import ShareCreate
 from yilian.referrals import rules
 from yilian.referrals.direction import direction_between as direction_between
 from yilian.referrals.direction import place_of as place_of
@@ -38,13 +36,15 @@ from yilian.referrals.models import (
     Urgency,
 )
 from yilian.referrals.schemas import (
-    BookingBody,
     CompletionBody,
     DownReferralBody,
     ReferralCreate,
 )
+from yilian.referrals.sharing import end_sharing, keep_for_follow_up
+from yilian.referrals.sharing import share_records as share_records
 from yilian.referrals.states import (
     AWAITING_ANSWER,
+    ENDED_WITHOUT_CARE,
     TRANSITIONS,
     ReferralAction,
     Side,
@@ -52,8 +52,6 @@ from yilian.referrals.states import (
 )
 from yilian.registry import service as registry
 from yilian.registry.models import Institution
-from yilian.scheduling import service as scheduling
-from yilian.scheduling.models import BookingSource
 
 # ---------------------------------------------------------------- create
 
@@ -144,7 +142,7 @@ def update_draft(session: Session, settings: Settings, principal: Principal, *,
                  referral: Referral, data: ReferralCreate) -> Referral:
     """Change what a draft asks for (a sent referral changes only through its steps); a
     draft posted as no longer a draft is sent."""
-    _check_side(principal, referral, Side.REFERRER)
+    check_side(principal, referral, Side.REFERRER)
     if referral.status is not TaskStatus.DRAFT:
         raise Conflict("not_a_draft", "只有草稿可以修改，已发出的转诊请通过转诊步骤处理",
                        "Only a draft can be changed; a sent referral moves through its steps")
@@ -278,11 +276,17 @@ def audit_search(session: Session, principal: Principal, rows: Sequence[Referral
 # ---------------------------------------------------------------- the workflow
 
 
-def _check_side(principal: Principal, referral: Referral, side: Side) -> None:
-    institution = (referral.referring_institution_id if side is Side.REFERRER
-                   else referral.target_institution_id)
+def may_act_for(principal: Principal, referral: Referral, side: Side) -> bool:
+    """Whether the principal works for this side of the referral (and may act there)."""
+    if side is Side.REFERRER:
+        return is_allowed(principal, Action.REFERRAL_WRITE, [referral.referring_institution_id])
+    return is_allowed(principal, Action.REFERRAL_RESPOND, [referral.target_institution_id])
+
+
+def check_side(principal: Principal, referral: Referral, side: Side) -> None:
+    """403 unless the principal may act for this side of the referral."""
     action = Action.REFERRAL_WRITE if side is Side.REFERRER else Action.REFERRAL_RESPOND
-    if not is_allowed(principal, action, [institution]):
+    if not may_act_for(principal, referral, side):
         raise PermissionDenied(
             "只有转出方可以执行此操作" if side is Side.REFERRER else "只有接收方可以执行此操作",
             "Only the referring side may do this" if side is Side.REFERRER
@@ -312,11 +316,18 @@ def transition(
     note: str = "",
     expected_version: int | None = None,
     changes: dict[str, Any] | None = None,
+    acting_for: Side | None = None,
 ) -> RecordedEvent:
-    """Take one step of the workflow: the only place a referral's status changes."""
-    side = TRANSITIONS[action].side
+    """Take one step of the workflow: the only place a referral's status changes.
+
+    ``acting_for`` names the side taking a step that more than one side may take (the
+    table's ``also``); by default the step's own side.
+    """
+    side = acting_for or TRANSITIONS[action].side
+    if side not in TRANSITIONS[action].sides:
+        raise ValueError(f"{side} may not take {action}")
     if principal is not None:
-        _check_side(principal, referral, side)
+        check_side(principal, referral, side)
     current = lock(session, referral_id=referral.id)
     if expected_version is not None and current.version != expected_version:
         raise Conflict("version_conflict", "转诊已被他人修改，请刷新后重试",
@@ -331,6 +342,8 @@ def transition(
     recorded = record_event(session, referral=current, kind=EventKind.TRANSITION,
                             principal=principal, action=action.value, from_status=before,
                             to_status=after, reason=reason, note=note, acting_for=side)
+    if after in ENDED_WITHOUT_CARE:
+        end_sharing(session, referral=current)
     try:
         session.flush()
     except StaleDataError:
@@ -360,24 +373,6 @@ def accept(session: Session, settings: Settings, principal: Principal | None, *,
     return done
 
 
-def share_records(session: Session, settings: Settings, *, referral: Referral) -> None:
-    """Let the receiving institution see the patient's records for the referral's lifetime."""
-    person = patients.current_person(session, person_id=referral.person_id)
-    if person is None:
-        return
-    patients.share_person(
-        session, None, person=person,
-        data=ShareCreate(
-            institution_id=referral.target_institution_id, reason=SharingReason.REFERRAL,
-            source_ref=f"ServiceRequest/{referral.id}",
-            expires_at=utcnow() + timedelta(days=settings.referral_share_days),
-        ),
-    )
-    audit.record(session, action="referral.share", entity_type="referral",
-                 entity_id=str(referral.id), institution_id=referral.target_institution_id,
-                 patient_id=person.id)
-
-
 def decline(session: Session, principal: Principal, *, referral: Referral,
             reason: str, expected_version: int | None = None) -> RecordedEvent:
     """Decline with a reason; the referrer learns why."""
@@ -402,7 +397,7 @@ def refer_after_advice(session: Session, settings: Settings, principal: Principa
     if not advice.advice:
         raise Conflict("no_advice", "该转诊没有专家建议",
                        "This referral was not answered with advice")
-    _check_side(principal, advice, Side.REFERRER)
+    check_side(principal, advice, Side.REFERRER)
     return create(session, settings, principal, data=ReferralCreate(
         person_id=advice.person_id, target_institution_id=advice.target_institution_id,
         target_department_id=advice.target_department_id,
@@ -415,40 +410,6 @@ def refer_after_advice(session: Session, settings: Settings, principal: Principa
     ))
 
 
-def book(session: Session, principal: Principal, *, referral: Referral,
-         data: BookingBody, expected_version: int | None = None) -> RecordedEvent:
-    """Record the appointment (a clinic slot, or a time and place) or the bed for the patient.
-
-    A slot is booked through the scheduling capability in this same transaction, so the
-    referral and its appointment land together or not at all.
-    """
-    if (data.slot_id is None and data.appointment_at is None and not data.ward
-            and not data.appointment_ref):
-        raise InvalidInput("booking_empty", "请选择号源，或填写预约时间或病区床位",
-                           "Choose a clinic slot, or give an appointment time or a ward and bed")
-    changes = data.model_dump(exclude={"note", "slot_id"})
-    if data.slot_id is not None:
-        changes.update(_book_slot(session, principal, referral=referral, slot_id=data.slot_id))
-    return transition(session, principal, referral=referral,
-                      expected_version=expected_version, action=ReferralAction.BOOK,
-                      note=data.note, changes=changes)
-
-
-def _book_slot(session: Session, principal: Principal, *, referral: Referral,
-               slot_id: int) -> dict[str, Any]:
-    """Book a slot of the receiving institution for the referred patient; the link fields."""
-    slot = scheduling.get_slot_or_raise(session, slot_id=slot_id)
-    if slot.clinic_session.institution_id != referral.target_institution_id:
-        raise InvalidInput("slot_elsewhere", "该号源不属于接收机构",
-                           "That slot is not at the receiving institution")
-    appointment = scheduling.book(
-        session, principal=principal, slot_id=slot.id, person_id=referral.person_id,
-        source=BookingSource.REFERRAL, source_ref=f"ServiceRequest/{referral.id}",
-    )
-    return {"appointment_ref": f"Appointment/{appointment.id}", "appointment_at": slot.start_at,
-            "appointment_department_id": slot.department_id}
-
-
 def arrive(session: Session, principal: Principal, *, referral: Referral,
            note: str = "", expected_version: int | None = None) -> RecordedEvent:
     """The patient arrived or was admitted; the referrer hears of it."""
@@ -457,13 +418,17 @@ def arrive(session: Session, principal: Principal, *, referral: Referral,
                       note=note, changes={"arrived_at": utcnow()})
 
 
-def complete(session: Session, principal: Principal, *, referral: Referral,
-             data: CompletionBody, expected_version: int | None = None) -> RecordedEvent:
-    """Return the outcome (discharge summary, follow-up plan) to the referrer."""
-    return transition(session, principal, referral=referral,
+def complete(session: Session, settings: Settings, principal: Principal, *,
+             referral: Referral, data: CompletionBody,
+             expected_version: int | None = None) -> RecordedEvent:
+    """Return the outcome (discharge summary, follow-up plan) to the referrer; the records
+    stay shared with the receiving institution for the follow-up window only."""
+    done = transition(session, principal, referral=referral,
                       expected_version=expected_version, action=ReferralAction.COMPLETE,
                       note=data.outcome_summary,
                       changes={**data.model_dump(), "completed_at": utcnow()})
+    keep_for_follow_up(session, settings, referral=done.event.referral)
+    return done
 
 
 def cancel(session: Session, principal: Principal, *, referral: Referral,
@@ -480,7 +445,7 @@ def refer_down(session: Session, settings: Settings, principal: Principal, *,
     if referral.status is not TaskStatus.COMPLETED or not referral.outcome_summary:
         raise Conflict("not_discharged", "患者尚未出院（转诊未完成），不能下转",
                        "The patient has not been discharged yet; complete the referral first")
-    _check_side(principal, referral, Side.RECEIVER)
+    check_side(principal, referral, Side.RECEIVER)
     return create(session, settings, principal, data=ReferralCreate(
         person_id=referral.person_id,
         target_institution_id=data.target_institution_id or referral.referring_institution_id,

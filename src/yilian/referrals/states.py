@@ -39,11 +39,18 @@ class ReferralAction(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Transition:
-    """Where an action may start, where it leads, and who may take it."""
+    """Where an action may start, where it leads, and who may take it: ``side`` always,
+    ``also`` within limits the action's service function sets."""
 
     sources: frozenset[TaskStatus]
     target: TaskStatus
     side: Side
+    also: frozenset[Side] = frozenset()
+
+    @property
+    def sides(self) -> frozenset[Side]:
+        """Every side that may take the action."""
+        return frozenset({self.side}) | self.also
 
 
 S = TaskStatus
@@ -54,7 +61,11 @@ TRANSITIONS: Final[Mapping[ReferralAction, Transition]] = {
     ReferralAction.ACCEPT: Transition(OPEN, S.ACCEPTED, Side.RECEIVER),
     ReferralAction.REJECT: Transition(OPEN, S.REJECTED, Side.RECEIVER),
     ReferralAction.ADVISE: Transition(OPEN, S.COMPLETED, Side.RECEIVER),
-    ReferralAction.BOOK: Transition(frozenset({S.ACCEPTED}), S.READY, Side.RECEIVER),
+    # Once accepted, the referrer may book too, but only a published clinic slot of the
+    # receiving department (issue 5: a county doctor books the Beijing expert's slot inside
+    # the referral); a time, place or bed outside the schedule stays the receiver's to give.
+    ReferralAction.BOOK: Transition(frozenset({S.ACCEPTED}), S.READY, Side.RECEIVER,
+                                    also=frozenset({Side.REFERRER})),
     ReferralAction.ARRIVE: Transition(frozenset({S.ACCEPTED, S.READY}), S.IN_PROGRESS,
                                       Side.RECEIVER),
     ReferralAction.COMPLETE: Transition(frozenset({S.IN_PROGRESS}), S.COMPLETED, Side.RECEIVER),
@@ -68,6 +79,9 @@ TRANSITIONS: Final[Mapping[ReferralAction, Transition]] = {
     ),
 }
 CLOSED: Final = frozenset({S.REJECTED, S.COMPLETED, S.CANCELLED, S.FAILED})
+# Ends in which the receiving institution never (or no longer) cares for the patient: the
+# records shared on acceptance stop being shared at once.
+ENDED_WITHOUT_CARE: Final = frozenset({S.REJECTED, S.CANCELLED, S.FAILED})
 AWAITING_ANSWER: Final = OPEN
 
 

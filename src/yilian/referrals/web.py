@@ -1,5 +1,6 @@
 """Referral pages: the incoming and outgoing worklists, the quick referral form, a referral's
-detail page with its timeline and the steps the reader may take, and a patient's history.
+detail page with its timeline and the steps the reader may take, a patient's history, and a
+patient's own referrals on their phone (/referrals/mine).
 
 Every read and write goes through the services (which audit them); the pages only gather
 form fields. The form needs no script of its own: htmx swaps the patient search results,
@@ -17,13 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from yilian.auth.permissions import Action, Principal, authorize, is_allowed
+from yilian.auth.permissions import Action, Principal, authorize
 from yilian.db import utcnow
 from yilian.deps import AppSettings, CurrentPrincipal, DbSession
 from yilian.errors import InvalidInput, YilianError
 from yilian.patients import service as patients
 from yilian.portal.pages import N_, PAGE_SIZE, flash, form_errors, page_number, pager, render_page
-from yilian.referrals import care, icd10, labels, rules
+from yilian.referrals import booking, care, icd10, labels, patient_view, rules
 from yilian.referrals import service as referrals
 from yilian.referrals.models import ClockPoint, Referral, ReferralKind, TaskStatus, Urgency
 from yilian.referrals.schemas import (
@@ -90,8 +91,10 @@ def _institutions(session: Session, found: list[Referral]) -> dict[int, Institut
 @router.get("", response_class=HTMLResponse)
 def worklist(request: Request, session: DbSession, principal: CurrentPrincipal,
              box: str = "incoming", status: str = "", overdue: str = "",
-             page: str | None = None) -> HTMLResponse:
+             page: str | None = None) -> Response:
     """Incoming or outgoing referrals, filtered by status and overdue, overdue highlighted."""
+    if principal.person_id is not None:  # a patient's account: their own referrals
+        return RedirectResponse("/referrals/mine", status_code=303)
     authorize(principal, Action.REFERRAL_READ)
     box = box if box in ("incoming", "outgoing") else "incoming"
     wanted = TaskStatus(status) if status in set(TaskStatus) else None
@@ -105,6 +108,35 @@ def worklist(request: Request, session: DbSession, principal: CurrentPrincipal,
         "status": wanted, "statuses": list(TaskStatus), "overdue": overdue == "1",
         "institutions": _institutions(session, list(found)),
         "pager": pager(request.url.path, filters, number, total),
+    })
+
+
+@router.get("/mine", response_class=HTMLResponse)
+def my_referrals(request: Request, session: DbSession,
+                 principal: CurrentPrincipal) -> HTMLResponse:
+    """The signed-in patient's own referrals on a phone-sized page: where to, the status in
+    plain words, the appointment, what to bring."""
+    found = list(patient_view.own_referrals(session, principal))
+    cards = []
+    for referral in found:
+        code, appointment_id = "", None
+        ref = referral.appointment_ref or ""
+        if ref.startswith("Appointment/") and ref.removeprefix("Appointment/").isdigit():
+            try:
+                appointment = scheduling.get_or_raise(
+                    session, principal, appointment_id=int(ref.removeprefix("Appointment/")))
+            except YilianError:
+                appointment = None
+            if appointment is not None:
+                code, appointment_id = appointment.code, appointment.id
+        cards.append(patient_view.card_of(referral, appointment_code=code,
+                                          appointment_id=appointment_id))
+    department_ids = {d for r in found for d in (r.target_department_id,
+                                                 r.appointment_department_id) if d}
+    return _page(request, session, "referrals/mine.html", {
+        "cards": cards, "institutions": _institutions(session, found),
+        "departments": {d: registry.get_department_or_raise(session, department_id=d)
+                        for d in department_ids},
     })
 
 
@@ -262,9 +294,7 @@ def referral_save(
 
 
 def _may(principal: Principal, referral: Referral, side: Side) -> bool:
-    if side is Side.REFERRER:
-        return is_allowed(principal, Action.REFERRAL_WRITE, [referral.referring_institution_id])
-    return is_allowed(principal, Action.REFERRAL_RESPOND, [referral.target_institution_id])
+    return referrals.may_act_for(principal, referral, side)
 
 
 @router.get("/{referral_id}", response_class=HTMLResponse)
@@ -274,14 +304,15 @@ def referral_detail(request: Request, session: DbSession, principal: CurrentPrin
     referral = referrals.get_or_raise(session, principal, referral_id=referral_id)
     person = patients.current_person(session, person_id=referral.person_id)
     allowed = [a for a in actions_from(referral.status)
-               if _may(principal, referral, TRANSITIONS[a].side)]
+               if any(_may(principal, referral, side) for side in TRANSITIONS[a].sides)]
     ids = [referral.referring_institution_id, referral.target_institution_id,
            *(e.actor_institution_id for e in referral.events if e.actor_institution_id)]
     department_ids = [d for d in (referral.target_department_id,
                                   referral.referring_department_id) if d]
     departments = {d: registry.get_department_or_raise(session, department_id=d)
                    for d in department_ids}
-    # The receiving department's free clinic slots, for the "book" step.
+    # The receiving department's free clinic slots, for the "book" step (the referrer books
+    # only these: see booking.py).
     free_slots = (scheduling.free_slots(session, after=utcnow(),
                                         department_id=referral.target_department_id, limit=20)
                   if ReferralAction.BOOK in allowed and referral.target_department_id else [])
@@ -289,6 +320,8 @@ def referral_detail(request: Request, session: DbSession, principal: CurrentPrin
                for pid in {slot.practitioner_id for slot in free_slots}}
     return _page(request, session, "referrals/detail.html", {
         "free_slots": free_slots, "experts": experts,
+        "book_slot_only": ReferralAction.BOOK in allowed
+        and booking.booking_side(principal, referral) is Side.REFERRER,
         "referral": referral, "person": person, "actions": allowed,
         "institutions": registry.institutions_by_id(session, ids=ids),
         "departments": departments,
@@ -364,13 +397,14 @@ def _act(session: Session, settings: AppSettings, principal: Principal, referral
                          advice=AdviceBody(advice=form["advice"]).advice,
                          expected_version=version)
     elif action is ReferralAction.BOOK:
-        referrals.book(session, principal, referral=referral, expected_version=version,
+        booking.book(session, principal, referral=referral, expected_version=version,
                        data=BookingBody(slot_id=_slot_id(form["slot_id"]),
                                         appointment_at=_local_time(form["appointment_at"]),
                                         appointment_place=form["appointment_place"],
                                         ward=form["ward"], bed=form["bed"], note=form["note"]))
     elif action is ReferralAction.COMPLETE:
-        referrals.complete(session, principal, referral=referral, expected_version=version,
+        referrals.complete(session, settings, principal, referral=referral,
+                           expected_version=version,
                            data=CompletionBody(outcome_summary=form["outcome_summary"],
                                                follow_up_plan=form["follow_up_plan"]))
     elif action is ReferralAction.SUBMIT:
