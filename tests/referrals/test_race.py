@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from datetime import time as dt_time
 from datetime import timedelta
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.live import serve
 from tests.referrals.conftest import World, chest_pain_referral
 from yilian.db import utcnow
 from yilian.referrals.models import ReferralEvent, TaskStatus
@@ -35,27 +33,11 @@ API = "/api/v1/referrals"
 ROUNDS = 4
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def live_url(app: FastAPI) -> Iterator[str]:
     """The test app served by uvicorn on a loopback port."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off", ws="none"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(app) as base:
+        yield base
 
 
 def race(url: str, *requests: tuple[str, dict[str, str], dict[str, object]]) -> list[int]:
