@@ -3,8 +3,9 @@ the patient's booking flow (made for a phone), their appointments and notices, s
 check-in, the clinic's queue screen (it refreshes itself with htmx polling) and the admin
 pages for stationed experts and trainees.
 
-Every read of patient data goes through the services, which audit it. Texts are written in
-both languages in the templates (``t("中文", "English")``), the way enum labels are.
+Every read of patient data goes through the services, which audit it. Page texts are English
+msgids marked with ``_()``, their Chinese in ``locale/zh/LC_MESSAGES/messages.po``; enum
+values show their two names from ``labels``.
 """
 
 from __future__ import annotations
@@ -244,13 +245,16 @@ def book(
 
 @router.get("/appointments/{appointment_id}", response_class=HTMLResponse)
 def appointment_page(
-    appointment_id: int, request: Request, session: DbSession, principal: CurrentPrincipal
+    appointment_id: int, request: Request, session: DbSession, principal: CurrentPrincipal,
+    settings: AppSettings,
 ) -> HTMLResponse:
     """One appointment with its check-in code (large, to show at the desk)."""
     appointment = scheduling.get_or_raise(session, principal, appointment_id=appointment_id)
     return _page(request, session, "scheduling/appointment.html", {
         "appointment": appointment, **_appointment_context(session, [appointment]),
         "person": session.get(Person, appointment.person_id),
+        "checkin_open_minutes": settings.scheduling_checkin_open_minutes,
+        "checkin_close_minutes": settings.scheduling_checkin_close_minutes,
     })
 
 
