@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tests.scheduling.world import World, build
 from tests.web.conftest import BROWSER_ACCEPT, csrf_of, sign_in
+from yilian.audit.models import AuditEvent
 from yilian.config import Settings
 from yilian.registry.models import Department
 from yilian.scheduling import service as scheduling
@@ -93,6 +94,9 @@ def test_a_nurse_books_by_phone_and_cancels_with_a_reason_at_the_desk(
     assert appointment.booked_by_user_id == world.doctor.user_id
     assert appointment.code in booked.text and "电话预约" in booked.text
     assert "data-print" in booked.text
+    seen = set(session.scalars(select(AuditEvent.action).where(
+        AuditEvent.actor_user_id == world.doctor.user_id)))
+    assert {"patient.search", "appointment.desk", "appointment.list", "appointment.read"} <= seen
 
     # The API's rules hold at the desk: one per department a day, one patient per slot.
     again = browser.post("/scheduling/desk/book",

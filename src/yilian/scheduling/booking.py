@@ -331,11 +331,15 @@ def upcoming_for_person(
     session: Session, *, person_id: int, institution_ids: frozenset[int] | None, now: datetime
 ) -> list[Appointment]:
     """A person's appointments still holding a slot from now on, at these institutions
-    (all, for None), soonest first (the caller has checked access and audits)."""
+    (all, for None), soonest first; audited (the caller has checked access)."""
     statement = select(Appointment).where(
         Appointment.person_id == person_id, Appointment.status.in_(statuses.HOLDING_SLOT),
         Appointment.end_at > now,
     ).order_by(Appointment.start_at, Appointment.id)
     if institution_ids is not None:
         statement = statement.where(Appointment.institution_id.in_(institution_ids))
-    return list(session.scalars(statement))
+    found = list(session.scalars(statement))
+    audit.record(session, action="appointment.list", entity_type="person",
+                 entity_id=str(person_id), patient_id=person_id,
+                 detail={"count": len(found), "upcoming": True})
+    return found

@@ -1,7 +1,8 @@
 """Scheduling pages, Chinese first: the expert roster of an institution, an expert's schedule,
 the patient's booking flow (made for a phone), their appointments and notices, self
 check-in, the clinic's queue screen (it refreshes itself with htmx polling) and the admin
-pages for stationed experts and trainees.
+pages for stationed experts and trainees. The registration desk's pages (window and phone
+booking by staff) are in ``desk`` and included here.
 
 Every read of patient data goes through the services, which audit it. Page texts are English
 msgids marked with ``_()``, their Chinese in ``locale/zh/LC_MESSAGES/messages.po``; enum
