@@ -21,8 +21,9 @@ import uvicorn
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from tests.conftest import TEST_FIELD_KEY
+from tests.conftest import TEST_FIELD_KEY, demo_settings
 from tests.e2e.conftest import DESKTOP, PHONE, BrowserProblems, DemoNetwork
+from tests.factories import register, resident_id_number
 from tests.live import free_port as _free_port
 from yilian.app import create_app
 from yilian.config import Settings
@@ -206,3 +207,53 @@ def test_song_books_checks_in_is_queued_and_is_moved_when_the_clinic_is_called_o
     assert problems.messages == []
     for context in (phone_context, desk_context, admin_context):
         context.close()
+
+
+def test_a_nurse_books_a_phone_caller_at_the_desk_prints_the_slip_and_cancels(
+    browser: Browser, clinic_server: str, demo_network: DemoNetwork, clock: MovableClock,
+    visiting_clinic: VisitingClinic, problems: BrowserProblems,
+) -> None:
+    # A villager calls the Huailai campus; she is registered there already.
+    id_number = resident_id_number("130730", date(1958, 9, 2), 48, male=False)
+    engine = make_engine(demo_network.url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            huailai = registry.institution_by_code_or_raise(session, code="PKUPH-HL")
+            register(session, demo_settings(demo_network.url), huailai, "HL-DESK-0001",
+                     name="周秀英", sex="female", birth_date="1958-09-02", id_number=id_number)
+            session.commit()
+    finally:
+        engine.dispose()
+    clock.moment = local(visiting_clinic.tuesday, 7, 0) - timedelta(days=1)
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    desk = context.new_page()
+    desk.on("console", problems.on_console)
+    desk.on("pageerror", problems.on_page_error)
+    sign_in(desk, clinic_server, "huailai.doctor", demo_network.password, "/scheduling/desk")
+
+    desk.get_by_label("姓名、病案号或身份证号").fill(id_number)
+    desk.get_by_role("button", name="查找患者").click()
+    desk.locator("#desk-people").get_by_role("link", name="周秀英").click()
+    expect(desk.locator("#desk-person")).to_contain_text("周秀英")
+    desk.locator("#desk-choice").get_by_role("link", name=visiting_clinic.expert_name).click()
+    desk.get_by_label("电话预约").check()
+    first_day = desk.locator("fieldset.desk-day").first
+    expect(first_day.locator("legend")).to_contain_text(visiting_clinic.tuesday.isoformat())
+    first_day.locator("input[name=slot_id]").first.check()
+    desk.get_by_role("button", name="为患者预约").click()
+
+    expect(desk.locator("#appointment-source")).to_have_text("电话预约")
+    code = desk.locator("#appointment-code").inner_text().strip()
+    assert re.fullmatch(r"[2-9A-HJ-NP-Z]{8}", code)
+    expect(desk.get_by_role("button", name="打印预约凭条")).to_be_visible()
+    desk.emulate_media(media="print")  # the printed slip is the slip alone
+    expect(desk.locator("#desk-cancel")).to_be_hidden()
+    expect(desk.locator("#appointment-code")).to_be_visible()
+    desk.emulate_media(media="screen")
+
+    desk.get_by_label("取消原因").fill("患者来电改期")
+    desk.get_by_role("button", name="取消预约").click()
+    expect(desk.locator("#appointment-status")).to_have_text("已取消")
+    expect(desk.locator("#cancel-reason")).to_contain_text("患者来电改期")
+    assert problems.messages == []
+    context.close()

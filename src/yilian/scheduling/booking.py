@@ -21,7 +21,7 @@ from yilian.auth.models import Role
 from yilian.auth.permissions import Action, Principal, authorize
 from yilian.config import Settings, get_settings
 from yilian.db import utcnow
-from yilian.errors import Conflict, NotFound
+from yilian.errors import Conflict, InvalidInput, NotFound
 from yilian.patients import service as patients
 from yilian.patients.models import Person
 from yilian.scheduling import notices, slots, statuses
@@ -203,16 +203,23 @@ def cancel(
     appointment: Appointment,
     settings: Settings,
     now: datetime | None = None,
+    reason: str = "",
 ) -> Appointment:
-    """Cancel an appointment before the cut-off; the slot is free again."""
+    """Cancel an appointment before the cut-off; the slot is free again.
+
+    ``reason`` (the desk asks for one) is kept in the appointment's status history.
+    """
     now = now or utcnow()
     if not within_cancel_cutoff(start_at=appointment.start_at, now=now,
                                 cutoff_hours=settings.scheduling_cancel_cutoff_hours):
         hours = settings.scheduling_cancel_cutoff_hours
         raise Conflict("cancel_too_late", f"就诊前 {hours} 小时内不能取消预约",
                        f"Appointments cannot be cancelled within {hours} hours of the visit")
+    note = f"cancelled by {principal.username}"
+    if reason.strip():
+        note = f"{note}: {reason.strip()}"
     statuses.change(session, appointment=appointment, to=AppointmentStatus.CANCELLED,
-                    note="cancelled by " + principal.username)
+                    note=note[:200])
     appointment.cancel_reason = (
         CancelReason.PATIENT if principal.role is Role.PATIENT else CancelReason.STAFF
     )
@@ -265,3 +272,74 @@ def count_holding(session: Session, *, clinic_session_id: int) -> int:
             Appointment.status.in_(statuses.HOLDING_SLOT),
         )
     ) or 0)
+
+
+# ---------------------------------------------------------------- the registration desk
+
+# Sources a registration clerk or nurse books with at the desk: 窗口 in person, 电话 by phone.
+DESK_SOURCES = frozenset({BookingSource.WINDOW, BookingSource.PHONE})
+
+
+def authorize_desk(principal: Principal, *, institution_id: int) -> None:
+    """The desk of an institution is its own staff's (or the platform administrator's)."""
+    authorize(principal, Action.APPOINTMENT_MANAGE, [institution_id])
+
+
+def book_at_desk(
+    session: Session,
+    *,
+    principal: Principal,
+    slot_id: int,
+    person_id: int,
+    source: BookingSource,
+    settings: Settings,
+    now: datetime | None = None,
+) -> Appointment:
+    """Book a slot of the desk's own institution for a patient at the window or by phone.
+
+    The same rules as every booking (real-name, no overlap, the per-department day limit,
+    one patient per slot); 403 for a slot of another institution's clinic.
+    """
+    if source not in DESK_SOURCES:
+        raise InvalidInput("desk_source", "请选择窗口或电话预约", "Choose window or phone")
+    slot = slots.get_slot_or_raise(session, slot_id=slot_id)
+    authorize_desk(principal, institution_id=slot.clinic_session.institution_id)
+    return book(session, principal=principal, slot_id=slot.id, person_id=person_id,
+                source=source, source_ref=f"desk:{principal.username}", settings=settings,
+                now=now)
+
+
+def cancel_at_desk(
+    session: Session,
+    *,
+    principal: Principal,
+    appointment: Appointment,
+    reason: str,
+    settings: Settings,
+    now: datetime | None = None,
+) -> Appointment:
+    """Cancel a booking at the desk of its institution; a reason is required."""
+    authorize_desk(principal, institution_id=appointment.institution_id)
+    if not reason.strip():
+        raise InvalidInput("cancel_reason_required", "请填写取消原因",
+                           "Give the reason for cancelling")
+    return cancel(session, principal=principal, appointment=appointment, settings=settings,
+                  now=now, reason=reason)
+
+
+def upcoming_for_person(
+    session: Session, *, person_id: int, institution_ids: frozenset[int] | None, now: datetime
+) -> list[Appointment]:
+    """A person's appointments still holding a slot from now on, at these institutions
+    (all, for None), soonest first; audited (the caller has checked access)."""
+    statement = select(Appointment).where(
+        Appointment.person_id == person_id, Appointment.status.in_(statuses.HOLDING_SLOT),
+        Appointment.end_at > now,
+    ).order_by(Appointment.start_at, Appointment.id)
+    if institution_ids is not None:
+        statement = statement.where(Appointment.institution_id.in_(institution_ids))
+    found = list(session.scalars(statement))
+    audit.record(session, action="appointment.list", entity_type="person",
+                 entity_id=str(person_id), patient_id=person_id,
+                 detail={"count": len(found), "upcoming": True})
+    return found

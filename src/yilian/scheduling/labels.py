@@ -73,9 +73,9 @@ def local_time(moment: datetime | None, fmt: str = "%H:%M") -> str:
 
 
 def template_helpers(language: str) -> dict[str, Callable[..., Any]]:
-    """The scheduling pages' display functions, in the reader's language."""
+    """The scheduling pages' display functions, in the reader's language (page texts use
+    ``_()`` and the catalogue, like every other capability's)."""
     return {
-        "t": lambda zh, en: en if language == "en" else zh,
         "sname": lambda member: name_of(member, language),
         "weekday_name": lambda weekday: weekday_name(weekday, language),
         "local_time": local_time,

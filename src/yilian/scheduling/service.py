@@ -7,14 +7,19 @@
 from __future__ import annotations
 
 from yilian.scheduling.booking import (
+    DESK_SOURCES,
     SlotFull,
+    authorize_desk,
     book,
+    book_at_desk,
     cancel,
+    cancel_at_desk,
     get_or_raise,
     list_for_person,
     may_see,
     my_appointments,
     rebook_from_notice,
+    upcoming_for_person,
 )
 from yilian.scheduling.checkin import (
     call_next,
@@ -47,14 +52,18 @@ from yilian.scheduling.stationing import (
 )
 
 __all__ = [
+    "DESK_SOURCES",
     "SessionPlan",
     "SlotFull",
     "add_exception",
     "attach_stationing",
     "attach_traineeship",
+    "authorize_desk",
     "book",
+    "book_at_desk",
     "call_next",
     "cancel",
+    "cancel_at_desk",
     "check_in",
     "create_notice",
     "create_session",
@@ -79,4 +88,5 @@ __all__ = [
     "rebook_from_notice",
     "set_status",
     "set_trainee_status",
+    "upcoming_for_person",
 ]

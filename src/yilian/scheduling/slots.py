@@ -182,12 +182,17 @@ def free_slots(
     department_id: int | None = None,
     limit: int = 100,
     exclude_ids: Sequence[int] = (),
+    institution_id: int | None = None,
 ) -> list[Slot]:
-    """Free slots starting after ``after`` of an expert or a department, soonest first."""
+    """Free slots starting after ``after`` of an expert or a department (of clinics held at
+    ``institution_id``, when given), soonest first."""
     statement = (
         select(Slot).where(Slot.status == SlotStatus.FREE, Slot.start_at > after)
         .order_by(Slot.start_at, Slot.id).limit(limit)
     )
+    if institution_id is not None:
+        statement = statement.where(Slot.clinic_session_id.in_(
+            select(ClinicSession.id).where(ClinicSession.institution_id == institution_id)))
     if practitioner_id is not None:
         statement = statement.where(Slot.practitioner_id == practitioner_id)
     if department_id is not None:

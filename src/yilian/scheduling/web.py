@@ -1,10 +1,12 @@
 """Scheduling pages, Chinese first: the expert roster of an institution, an expert's schedule,
 the patient's booking flow (made for a phone), their appointments and notices, self
 check-in, the clinic's queue screen (it refreshes itself with htmx polling) and the admin
-pages for stationed experts and trainees.
+pages for stationed experts and trainees. The registration desk's pages (window and phone
+booking by staff) are in ``desk`` and included here.
 
-Every read of patient data goes through the services, which audit it. Texts are written in
-both languages in the templates (``t("中文", "English")``), the way enum labels are.
+Every read of patient data goes through the services, which audit it. Page texts are English
+msgids marked with ``_()``, their Chinese in ``locale/zh/LC_MESSAGES/messages.po``; enum
+values show their two names from ``labels``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from yilian.patients.models import Person
 from yilian.portal.pages import render_page
 from yilian.registry import service as registry
 from yilian.registry.models import Department, Institution, Practitioner
-from yilian.scheduling import clock, labels
+from yilian.scheduling import clock, desk, labels
 from yilian.scheduling import service as scheduling
 from yilian.scheduling.models import (
     Appointment,
@@ -196,15 +198,32 @@ def free_slots(
                        practitioner_id=practitioner_id)
 
 
+ALTERNATIVES = 3  # free slots offered beside a "full" answer
+
+
+def next_free_after(slots: list[Slot], *, taken: Slot | None, count: int) -> list[Slot]:
+    """The free slots to offer when ``taken`` just went: the next ones after it, then the
+    soonest before it (``slots`` are soonest first)."""
+    if taken is None:
+        return slots[:count]
+    later = [slot for slot in slots if slot.start_at >= taken.start_at and slot.id != taken.id]
+    earlier = [slot for slot in slots if slot.start_at < taken.start_at]
+    return (later + earlier)[:count]
+
+
 def _slots_page(
     request: Request, session: Session, settings: Any, *, department_id: int | None,
     practitioner_id: int | None, error: YilianError | None = None,
+    taken_slot_id: int | None = None,
 ) -> HTMLResponse:
     if department_id is None and practitioner_id is None:
         raise InvalidInput("slots_need_filter", "请选择科室或专家", "Choose a department or expert")
     slots = scheduling.free_slots(session, after=clock.current_time(request),
                                   department_id=department_id, practitioner_id=practitioner_id,
                                   limit=200)
+    taken = session.get(Slot, taken_slot_id) if taken_slot_id is not None else None
+    alternatives = (next_free_after(slots, taken=taken, count=ALTERNATIVES)
+                    if error is not None else [])
     zone = ZoneInfo(settings.scheduling_timezone)
     return _page(request, session, "scheduling/slots.html", {
         "department": (registry.get_department_or_raise(session, department_id=department_id)
@@ -215,6 +234,7 @@ def _slots_page(
         "days": _slots_by_day(slots, zone), "department_id": department_id,
         "practitioner_id": practitioner_id,
         "error": error.message(current_language.get()) if error else None,
+        "slot_taken": isinstance(error, scheduling.SlotFull), "alternatives": alternatives,
     }, status_code=error.status_code if error else 200)
 
 
@@ -238,19 +258,22 @@ def book(
             raise
         session.rollback()
         return _slots_page(request, session, settings, department_id=department_id,
-                           practitioner_id=practitioner_id, error=error)
+                           practitioner_id=practitioner_id, error=error, taken_slot_id=slot_id)
     return RedirectResponse(f"/scheduling/appointments/{appointment.id}", status_code=303)
 
 
 @router.get("/appointments/{appointment_id}", response_class=HTMLResponse)
 def appointment_page(
-    appointment_id: int, request: Request, session: DbSession, principal: CurrentPrincipal
+    appointment_id: int, request: Request, session: DbSession, principal: CurrentPrincipal,
+    settings: AppSettings,
 ) -> HTMLResponse:
     """One appointment with its check-in code (large, to show at the desk)."""
     appointment = scheduling.get_or_raise(session, principal, appointment_id=appointment_id)
     return _page(request, session, "scheduling/appointment.html", {
         "appointment": appointment, **_appointment_context(session, [appointment]),
         "person": session.get(Person, appointment.person_id),
+        "checkin_open_minutes": settings.scheduling_checkin_open_minutes,
+        "checkin_close_minutes": settings.scheduling_checkin_close_minutes,
     })
 
 
@@ -441,3 +464,6 @@ def admin_trainee_status(
     scheduling.set_trainee_status(session, principal=principal, traineeship_id=traineeship_id,
                                   status=wanted, today=_today(request), assessment=assessment)
     return RedirectResponse("/scheduling/admin/trainees", status_code=303)
+
+
+router.include_router(desk.router)  # the registration desk, /scheduling/desk
