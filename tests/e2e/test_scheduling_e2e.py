@@ -9,22 +9,19 @@ The server runs on the demo network with a scheduling clock the test moves (next
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from tests.conftest import TEST_FIELD_KEY, demo_settings
 from tests.e2e.conftest import DESKTOP, PHONE, BrowserProblems, DemoNetwork
 from tests.factories import register, resident_id_number
-from tests.live import free_port as _free_port
+from tests.live import serve
 from yilian.app import create_app
 from yilian.config import Settings
 from yilian.db import make_engine, make_sessionmaker
@@ -98,19 +95,11 @@ def clinic_server(
     )
     app = create_app(settings)
     app.state.scheduling_clock = clock
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws="none", lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    app.state.engine.dispose()
+    try:
+        with serve(app) as base:
+            yield base
+    finally:
+        app.state.engine.dispose()
 
 
 def sign_in(page: Page, base_url: str, username: str, password: str, path: str) -> None:

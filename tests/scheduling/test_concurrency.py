@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import threading
-import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import PASSWORD, register, resident_id_number
+from tests.live import serve
 from tests.scheduling.world import World, build
 from yilian.app import create_app
 from yilian.config import Settings
@@ -45,29 +43,15 @@ def post(base: str, path: str, body: object, headers: dict[str, str]) -> tuple[i
         connection.close()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def live_url(settings: Settings) -> Iterator[str]:
     """A real Yilian server on the test database, in a thread."""
     app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws="none", lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    app.state.engine.dispose()
+    try:
+        with serve(app) as base:
+            yield base
+    finally:
+        app.state.engine.dispose()
 
 
 # PostgreSQL only, by choosing the backend fixture's parameter (not by skipping): SQLite
