@@ -72,13 +72,33 @@ def lineage_ids(session: Session, person: Person) -> list[int]:
 
 
 def can_view(session: Session, principal: Principal, person: Person) -> bool:
-    """Whether the principal may see this person's records."""
-    visible = visible_person_ids(principal)
-    if visible is None:
+    """Whether the principal may see this person's records.
+
+    The same rule as :func:`visible_person_ids`, asked about one person: a record of the
+    person's lineage at one of the principal's institutions, or a live share of any person
+    in the lineage (a share made before a merge follows the records to the survivor, and a
+    person shared that way is exactly one merged into the survivor). Two index lookups, not
+    the whole visible set.
+    """
+    scope = scope_of(principal, Action.PATIENT_READ)
+    if scope is None:
+        return False
+    if scope is Scope.NETWORK:
         return True
     ids = lineage_ids(session, current_person(session, person_id=person.id) or person)
-    subquery = visible.subquery()
-    return bool(session.scalar(select(exists().where(subquery.c[0].in_(ids)))))
+    institutions = sorted(principal.institution_ids)
+    if not institutions:
+        return False
+    own = exists().where(
+        PatientRecord.person_id.in_(ids), PatientRecord.institution_id.in_(institutions)
+    )
+    shared = exists().where(
+        PatientShare.person_id.in_(ids),
+        PatientShare.institution_id.in_(institutions),
+        PatientShare.revoked_at.is_(None),
+        or_(PatientShare.expires_at.is_(None), PatientShare.expires_at > utcnow()),
+    )
+    return bool(session.scalar(select(or_(own, shared))))
 
 
 def current_person(session: Session, *, person_id: int) -> Person | None:
