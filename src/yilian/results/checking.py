@@ -23,6 +23,7 @@ from yilian.auth.permissions import Action, Principal, authorize
 from yilian.db import utcnow
 from yilian.errors import NotFound
 from yilian.patients import service as patients
+from yilian.patients.models import Person
 from yilian.results import recognition, reference
 from yilian.results.models import (
     DiagnosticReport,
@@ -62,19 +63,31 @@ def superseded_and_content() -> tuple[Any, Any]:
     return superseded, content
 
 
-def check_statement(person_ids: Sequence[int], item_codes: Sequence[str]) -> Select[Any]:
-    """The reference stamp, then the person's results of these items, newest first.
+def lineage_of(person_id: int) -> Select[Any]:
+    """The person and everyone merged into it, transitively (patients.lineage_ids in SQL)."""
+    lineage = select(literal(person_id).label("id")).cte("lineage", recursive=True)
+    merged = aliased(Person)
+    lineage = lineage.union(
+        select(merged.id).join(lineage, merged.merged_into_id == lineage.c.id))
+    return select(lineage.c.id)
+
+
+def check_statement(person_id: int, item_codes: Sequence[str], *,
+                    with_lineage: bool) -> Select[Any]:
+    """The reference stamp, then the person's results of these items, newest first
+    (``with_lineage``: also those of the people merged into the person).
 
     Always at least one row: the stamp is the left side of an outer join on true, so a
     patient without results still returns the stamp (with NULL result columns).
     """
     superseded, content = superseded_and_content()
+    whose = (DiagnosticReport.person_id.in_(lineage_of(person_id)) if with_lineage
+             else DiagnosticReport.person_id == person_id)
     held = (
         select(DiagnosticReport.id, DiagnosticReport.institution_id, DiagnosticReport.item_code,
                DiagnosticReport.performed_at, DiagnosticReport.status,
                DiagnosticReport.conclusion, superseded, content)
-        .where(DiagnosticReport.person_id.in_(sorted(set(person_ids))),
-               DiagnosticReport.item_code.in_(sorted(set(item_codes))))
+        .where(whose, DiagnosticReport.item_code.in_(sorted(set(item_codes))))
         .subquery("held")
     )
     stamp = select(literal(1).label("one"),
@@ -164,13 +177,13 @@ def check(session: Session, principal: Principal | None, *, data: CheckRequest) 
     moved). The conclusion is shown, never judged: only the data and images are recognised.
     """
     at = data.at or utcnow()
-    person_ids = [data.person_id]
+    person_id = data.person_id
     if principal is not None:
         authorize(principal, Action.RESULT_CHECK, [data.ordering_institution_id])
-        person = patients.get_person_or_raise(session, principal, person_id=data.person_id,
-                                              purpose="result.check")
-        person_ids = patients.lineage_ids(session, person)
-    rows = session.execute(check_statement(person_ids, data.item_codes)).all()
+        person_id = patients.get_person_or_raise(
+            session, principal, person_id=data.person_id, purpose="result.check").id
+    rows = session.execute(check_statement(person_id, data.item_codes,
+                                           with_lineage=principal is not None)).all()
     width = reference.STAMP_WIDTH
     reference_data = reference.current(session, rows[0][:width])
     unknown = [code for code in data.item_codes if code not in reference_data.items]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, event, func, select
+from sqlalchemy import ColumnElement, Engine, event, func, select
 from sqlalchemy.orm import Session, UOWTransaction
 
 from yilian.registry.models import (
@@ -93,7 +93,9 @@ _lock = threading.Lock()
 
 
 def _database_key(session: Session) -> str:
-    return session.get_bind().url.render_as_string(hide_password=True)
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return engine.url.render_as_string(hide_password=True)
 
 
 def _load(session: Session, stamp: tuple[Any, ...]) -> Reference:
