@@ -135,3 +135,17 @@ def test_the_admin_page_upload(client: TestClient, session: Session, network: Ne
                           files={"file": ("bad.csv", BAD, "text/csv")})
     assert english.status_code == 422
     assert "a date must be YYYY-MM-DD: 2026-13-01" in english.text
+
+
+def test_the_check_sees_a_mark_in_its_own_transaction_and_never_after_a_rollback(
+    session: Session, network: Network
+) -> None:
+    send(session, network, LIPIDS, days_ago(3), at="baoding")
+    session.commit()
+    assert check(session, network, LIPIDS)[LIPIDS].refusal is Refusal.SCOPE
+
+    qualifications.import_csv(session, data=GOOD)  # flushed, not committed
+    assert check(session, network, LIPIDS)[LIPIDS].refusal is None
+    session.rollback()
+
+    assert check(session, network, LIPIDS)[LIPIDS].refusal is Refusal.SCOPE
