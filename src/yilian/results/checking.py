@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, exists, literal, or_, select, true
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, exists, literal, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from yilian.auth.permissions import Action, Principal, authorize
@@ -63,31 +63,25 @@ def superseded_and_content() -> tuple[Any, Any]:
     return superseded, content
 
 
-def lineage_of(person_id: int) -> Select[Any]:
+def lineage_of(person_id: ColumnElement[int]) -> Select[Any]:
     """The person and everyone merged into it, transitively (patients.lineage_ids in SQL)."""
-    lineage = select(literal(person_id).label("id")).cte("lineage", recursive=True)
+    lineage = select(person_id.label("id")).cte("lineage", recursive=True)
     merged = aliased(Person)
     lineage = lineage.union(
         select(merged.id).join(lineage, merged.merged_into_id == lineage.c.id))
     return select(lineage.c.id)
 
 
-def check_statement(person_id: int, item_codes: Sequence[str], *,
-                    with_lineage: bool) -> Select[Any]:
-    """The reference stamp, then the person's results of these items, newest first
-    (``with_lineage``: also those of the people merged into the person).
-
-    Always at least one row: the stamp is the left side of an outer join on true, so a
-    patient without results still returns the stamp (with NULL result columns).
-    """
+def _check_statement(*, with_lineage: bool) -> Select[Any]:
     superseded, content = superseded_and_content()
+    person_id = bindparam("person_id", type_=Integer)
     whose = (DiagnosticReport.person_id.in_(lineage_of(person_id)) if with_lineage
              else DiagnosticReport.person_id == person_id)
     held = (
         select(DiagnosticReport.id, DiagnosticReport.institution_id, DiagnosticReport.item_code,
                DiagnosticReport.performed_at, DiagnosticReport.status,
                DiagnosticReport.conclusion, superseded, content)
-        .where(whose, DiagnosticReport.item_code.in_(sorted(set(item_codes))))
+        .where(whose, DiagnosticReport.item_code.in_(bindparam("item_codes", expanding=True)))
         .subquery("held")
     )
     stamp = select(literal(1).label("one"),
@@ -98,6 +92,21 @@ def check_statement(person_id: int, item_codes: Sequence[str], *,
         .select_from(stamp.outerjoin(held, true()))
         .order_by(held.c.performed_at.desc(), held.c.id.desc())
     )
+
+
+# Built once: a check only binds the person and the item codes (parameters ``person_id``
+# and ``item_codes``).
+_STATEMENTS = {lineage: _check_statement(with_lineage=lineage) for lineage in (False, True)}
+
+
+def check_statement(*, with_lineage: bool) -> Select[Any]:
+    """The reference stamp, then the person's results of the items, newest first
+    (``with_lineage``: also those of the people merged into the person).
+
+    Always at least one row: the stamp is the left side of an outer join on true, so a
+    patient without results still returns the stamp (with NULL result columns).
+    """
+    return _STATEMENTS[with_lineage]
 
 
 def judge_all(
@@ -182,8 +191,8 @@ def check(session: Session, principal: Principal | None, *, data: CheckRequest) 
         authorize(principal, Action.RESULT_CHECK, [data.ordering_institution_id])
         person_id = patients.get_person_or_raise(
             session, principal, person_id=data.person_id, purpose="result.check").id
-    rows = session.execute(check_statement(person_id, data.item_codes,
-                                           with_lineage=principal is not None)).all()
+    rows = session.execute(check_statement(with_lineage=principal is not None), {
+        "person_id": person_id, "item_codes": sorted(set(data.item_codes))}).all()
     width = reference.STAMP_WIDTH
     reference_data = reference.current(session, rows[0][:width])
     unknown = [code for code in data.item_codes if code not in reference_data.items]
