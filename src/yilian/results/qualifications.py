@@ -169,7 +169,8 @@ def parse_csv(session: Session, text: str) -> list[MarkRow]:
             f"第 {first['line']} 行 {first['field']}：{first['message_zh']}"
             f"（共 {len(lines)} 行有误：第 {'、'.join(lines)} 行）；未导入任何资质",
             f"line {first['line']}, {first['field']}: {first['message_en']} "
-            f"({len(lines)} rows wrong: lines {', '.join(lines)}); nothing imported",
+            f"({len(lines)} {'row' if len(lines) == 1 else 'rows'} wrong: "
+            f"{'line' if len(lines) == 1 else 'lines'} {', '.join(lines)}); nothing imported",
             problems,
         )
     return rows
