@@ -1,4 +1,5 @@
-"""`yilian results …`: load the recognition catalogue, print the savings ledger."""
+"""`yilian results …`: load the recognition catalogue and the HR qualifications, print the
+savings ledger."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import typer
 from yilian.config import get_settings
 from yilian.db import make_engine, make_sessionmaker, transaction
 from yilian.errors import YilianError
-from yilian.results import catalogue
+from yilian.results import catalogue, qualifications
 from yilian.results import service as results
 
 results_app = typer.Typer(help="Shared results and mutual recognition: catalogue, savings.",
                           no_args_is_help=True)
+qualifications_app = typer.Typer(help="HR qualifications from quality evaluation (EQA).",
+                                 no_args_is_help=True)
+results_app.add_typer(qualifications_app, name="qualifications")
 
 
 @results_app.command("catalogue")
@@ -52,3 +56,25 @@ def savings(month_from: str = typer.Option(None, help="YYYY-MM"),
     for total in totals:
         typer.echo(f"{total.month},{total.institution_id},{total.item_code},"
                    f"{total.tests_avoided},{total.amount}")
+
+
+@qualifications_app.command("import")
+def import_qualifications(
+    path: Path = typer.Argument(..., metavar="FILE.csv", exists=True, dir_okay=False,
+                                help="The quality-control centre's qualifications file"),
+) -> None:
+    """Import HR qualifications from a CSV: every row checked, all rows or none; a known
+    mark (institution, item or group, valid-from) is updated, a new one added."""
+    engine = make_engine(get_settings().database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            done = qualifications.import_csv(session, data=path.read_bytes())
+    except YilianError as error:
+        # One line: the first bad row and what is wrong with it (the message names the rest).
+        typer.echo(f"错误 / Error: {error.zh} / {error.en}", err=True)
+        raise typer.Exit(code=1) from error
+    finally:
+        engine.dispose()
+    typer.echo(f"互认资质：新增 {done.added}，更新 {done.updated}，未变 {done.unchanged} / "
+               f"HR qualifications: {done.added} added, {done.updated} updated, "
+               f"{done.unchanged} unchanged")

@@ -128,6 +128,9 @@ class Qualification(Base):
     valid_to: Mapped[date] = mapped_column(Date)
     eqa_reference: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Moves on every change (a re-imported EQA file updates marks in place): the check's
+    # in-process copy of the qualifications is stamped with it.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class DiagnosticReport(Base):

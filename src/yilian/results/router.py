@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, UploadFile
 
 from yilian.auth.permissions import Action, Principal, Scope, scope_of
 from yilian.deps import CurrentPrincipal, DbSession, RequirePermission
-from yilian.results import catalogue
+from yilian.results import catalogue, qualifications
 from yilian.results import service as results
 from yilian.results.schemas import (
     CheckRead,
@@ -98,3 +98,13 @@ def create_qualification(
 ) -> QualificationRead:
     """Record an HR mark from an EQA result."""
     return QualificationRead.model_validate(results.create_qualification(session, data=body))
+
+
+@router.post("/recognition/qualifications/import", status_code=200)
+async def import_qualifications(
+    file: UploadFile, session: DbSession, principal: Steward
+) -> dict[str, int]:
+    """Import a quality-control centre's qualifications CSV: every row checked, all or
+    nothing; known marks updated, new ones added."""
+    done = qualifications.import_csv(session, data=await file.read())
+    return {"added": done.added, "updated": done.updated, "unchanged": done.unchanged}

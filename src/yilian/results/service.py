@@ -14,8 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
 from yilian.audit import service as audit
 from yilian.auth.permissions import Action, Principal, authorize
@@ -24,46 +24,34 @@ from yilian.errors import Conflict, InvalidInput, NotFound
 from yilian.patients import service as patients
 from yilian.patients.models import Person
 from yilian.registry import service as registry
-from yilian.registry.models import (
-    CONSORTIUM_TYPES,
-    Agreement,
-    AgreementParty,
-    AgreementStatus,
-    AgreementType,
-)
-from yilian.results import recognition
+from yilian.results import checking, recognition, reference
 
 # Intake lives in its own module; the capability's front re-exports it.
+# The check lives in its own module (one statement per check); the front re-exports it.
+from yilian.results.checking import HR_ZH as HR_ZH
+from yilian.results.checking import check as check
+from yilian.results.checking import explain as explain
 from yilian.results.intake import create_report as create_report
 from yilian.results.intake import current_report as current_report
 from yilian.results.intake import reference_bounds as reference_bounds
 from yilian.results.models import (
     Decision,
     DiagnosticReport,
-    HrScope,
-    ImagingStudy,
-    Observation,
     Qualification,
     RecognitionDecision,
     RecognitionItem,
-    Refusal,
     RetestReason,
     SavingsEntry,
 )
-from yilian.results.recognition import HeldQualification, Place, Verdict
+from yilian.results.recognition import Verdict
 from yilian.results.schemas import (
-    CheckRead,
     CheckRequest,
     DecisionCreate,
-    HeldResult,
-    ItemCheck,
     QualificationCreate,
     SavingsTotal,
 )
 
-# Agreements whose parties count as one 医联体 for 医联体HR: the consortium types, and a
-# trusteeship (the lead runs the trusteed hospital as its campus).
-CONSORTIUM_AGREEMENTS = frozenset({*CONSORTIUM_TYPES, AgreementType.TRUSTEESHIP})
+CONSORTIUM_AGREEMENTS = reference.CONSORTIUM_AGREEMENTS
 
 # ---------------------------------------------------------------- catalogue, qualifications
 
@@ -163,12 +151,7 @@ def superseded_ids(session: Session, *, report_ids: Sequence[int]) -> set[int]:
 def reports_query(person_ids: Sequence[int]) -> Select[DiagnosticReport, bool, bool]:
     """A person's results, newest first, each with whether a correction supersedes it and
     whether it carries data or images (not only a conclusion)."""
-    newer = aliased(DiagnosticReport)
-    superseded = exists().where(newer.supersedes_id == DiagnosticReport.id).label("superseded")
-    content = or_(
-        exists().where(Observation.report_id == DiagnosticReport.id),
-        exists().where(ImagingStudy.report_id == DiagnosticReport.id),
-    ).label("has_content")
+    superseded, content = checking.superseded_and_content()
     return (
         select(DiagnosticReport, superseded, content)
         .where(DiagnosticReport.person_id.in_(person_ids))
@@ -183,6 +166,14 @@ class Held:
     report: DiagnosticReport
     superseded: bool
     has_content: bool
+
+    @property
+    def facts(self) -> checking.ReportFacts:
+        """What the rules read of it."""
+        report = self.report
+        return checking.ReportFacts(report.id, report.institution_id, report.item_code,
+                                    report.performed_at, report.status, report.conclusion,
+                                    self.superseded, self.has_content)
 
 
 @dataclass(frozen=True)
@@ -208,175 +199,13 @@ def timeline(
     items = items_by_code(session, codes={held.report.item_code for held in reports})
     judged: dict[int, Verdict] = {}
     if ordering_institution_id is not None and reports:
-        judged = _judge_all(session, reports=reports, items=items,
-                            ordering_institution_id=ordering_institution_id, at=at)
+        judged = checking.judge_all(
+            reference.current(session), reports=[held.facts for held in reports],
+            ordering_institution_id=ordering_institution_id, at=at)
     _audit_read(session, principal, person_id=person.id, action="result.timeline",
                 detail={"returned": [held.report.id for held in reports]})
     return [TimelineEntry(held.report, items.get(held.report.item_code), held.superseded,
                           judged.get(held.report.id)) for held in reports]
-
-
-# ---------------------------------------------------------------- the recognition check
-
-
-def _places(
-    session: Session, *, institution_ids: set[int], with_consortia: bool = True
-) -> dict[int, Place]:
-    """Region and consortia of each institution: two statements (one without consortia)."""
-    institutions = registry.institutions_by_id(session, ids=institution_ids)
-    consortia: dict[int, set[int]] = {i: set() for i in institutions}
-    for institution in institutions.values():
-        # A campus and the hospital running it are one network (a pseudo-consortium).
-        root = institution.parent_id or institution.id
-        consortia[institution.id].add(-root)
-    rows: Iterable[Any] = [] if not with_consortia else session.execute(
-        select(AgreementParty.institution_id, AgreementParty.agreement_id)
-        .join(Agreement, Agreement.id == AgreementParty.agreement_id)
-        .where(
-            AgreementParty.institution_id.in_(sorted(institutions)),
-            Agreement.type.in_(sorted(CONSORTIUM_AGREEMENTS)),
-            Agreement.status == AgreementStatus.ACTIVE,
-        )
-    )
-    for institution_id, agreement_id in rows:
-        consortia[institution_id].add(agreement_id)
-    return {
-        i: Place(i, institutions[i].region_code, frozenset(consortia[i])) for i in institutions
-    }
-
-
-def _qualifications(
-    session: Session, *, institution_ids: set[int], items: Iterable[RecognitionItem]
-) -> list[HeldQualification]:
-    """The HR marks the performers hold for these items or their groups: one statement."""
-    items = list(items)
-    codes = sorted({item.code for item in items})
-    groups = sorted({item.item_group for item in items if item.item_group})
-    rows = session.scalars(
-        select(Qualification).where(
-            Qualification.institution_id.in_(sorted(institution_ids)),
-            or_(Qualification.item_code.in_(codes),
-                and_(Qualification.item_code == "", Qualification.item_group.in_(groups))),
-        )
-    )
-    return [HeldQualification(q.institution_id, q.item_code, q.item_group, q.scope,
-                              q.valid_from, q.valid_to) for q in rows]
-
-
-def _judge_all(
-    session: Session, *, reports: Sequence[Held],
-    items: dict[str, RecognitionItem], ordering_institution_id: int, at: datetime,
-) -> dict[int, Verdict]:
-    if not reports:  # nothing to judge: only the ordering institution must exist
-        registry.check_institution_exists(session, institution_id=ordering_institution_id)
-        return {}
-    performers = {held.report.institution_id for held in reports}
-    marks = _qualifications(session, institution_ids=performers, items=items.values())
-    # Consortium membership is looked up only when a 医联体HR mark could apply.
-    places = _places(session, institution_ids=performers | {ordering_institution_id},
-                     with_consortia=any(m.scope is HrScope.CONSORTIUM for m in marks))
-    if ordering_institution_id not in places:
-        raise NotFound("机构", "Institution", ordering_institution_id)
-    verdicts: dict[int, Verdict] = {}
-    for held in reports:
-        report = held.report
-        item = items.get(report.item_code)
-        if item is None:
-            continue
-        mark = recognition.performer_qualified_at(
-            marks, institution_id=report.institution_id, item_code=item.code,
-            item_group=item.item_group, performed_on=recognition.local_day(report.performed_at),
-        )
-        verdicts[report.id] = recognition.judge(
-            status=report.status, superseded=held.superseded, has_content=held.has_content,
-            performed_at=report.performed_at,
-            at=at, validity_days=item.validity_days, qualification=mark,
-            item_scopes=item.scope_set, performer=places[report.institution_id],
-            ordering=places[ordering_institution_id],
-        )
-    return verdicts
-
-
-def explain(verdict: Verdict | None, *, performer_name: str = "") -> tuple[str, str]:
-    """What a doctor is told about one held result, in Chinese and English."""
-    if verdict is None:
-        return "无可用结果", "No result held"
-    age, validity = verdict.age_days, verdict.validity_days
-    if verdict.refusal is None:
-        scope = verdict.qualification.scope.value if verdict.qualification else ""
-        return (f"可互认：{age} 天前检查，有效期 {validity} 天（{HR_ZH.get(scope, '')}）",
-                f"recognisable, {age} days old, valid {validity}")
-    return {
-        Refusal.SUPERSEDED: ("已被更正报告取代", "superseded by a corrected report"),
-        Refusal.NOT_FINAL: ("报告录入错误，不予互认", "entered in error; not recognisable"),
-        Refusal.EXPIRED: (f"已过期：{age} 天前检查，有效期 {validity} 天",
-                          f"expired: performed {age} days ago, validity {validity} days"),
-        Refusal.NOT_QUALIFIED: (f"检查时{performer_name}无该项目互认资质",
-                                f"the performer {performer_name} was not qualified for this "
-                                "item when it was performed".replace("  ", " ")),
-        Refusal.SCOPE: ("执行机构的互认范围不覆盖本机构",
-                        "the performer's HR scope does not cover the ordering institution"),
-        Refusal.NONE_HELD: ("无可用结果", "No result held"),
-        Refusal.CONCLUSION_ONLY: ("仅有诊断结论，无检验数据或影像：结论不予互认",
-                                  "only the physician's conclusion, no data or images: a "
-                                  "conclusion is never recognised"),
-    }[verdict.refusal]
-
-
-HR_ZH = {"national": "全国HR", "province": "本省HR", "city": "市HR", "consortium": "医联体HR"}
-
-
-def _held(report: DiagnosticReport, verdict: Verdict) -> HeldResult:
-    zh, en = explain(verdict)
-    return HeldResult(
-        report_id=report.id, institution_id=report.institution_id,
-        performed_at=report.performed_at, age_days=verdict.age_days,
-        validity_days=verdict.validity_days,
-        days_left=max(verdict.validity_days - verdict.age_days, 0),
-        hr_scope=verdict.qualification.scope if verdict.qualification else None,
-        recognisable=verdict.recognisable, refusal=verdict.refusal,
-        explanation_zh=zh, explanation_en=en, conclusion=report.conclusion,
-    )
-
-
-def check(session: Session, principal: Principal | None, *, data: CheckRequest) -> CheckRead:
-    """For each item: the recognisable results (newest first), or why there are none.
-
-    The results come in one indexed statement (person, item, performed_at); the
-    performers' qualifications and places in three more. The conclusion is shown, never
-    judged: only the data and images are recognised.
-    """
-    at = data.at or utcnow()
-    person_ids = [data.person_id]
-    if principal is not None:
-        authorize(principal, Action.RESULT_CHECK, [data.ordering_institution_id])
-        person = patients.get_person_or_raise(session, principal, person_id=data.person_id,
-                                              purpose="result.check")
-        person_ids = patients.lineage_ids(session, person)
-    items = items_by_code(session, codes=data.item_codes)
-    unknown = [code for code in data.item_codes if code not in items]
-    if unknown:
-        raise NotFound("互认项目", "Recognition item", ", ".join(unknown))
-    rows = session.execute(
-        reports_query(person_ids).where(DiagnosticReport.item_code.in_(sorted(items)))
-    ).all()
-    reports = [Held(row[0], bool(row[1]), bool(row[2])) for row in rows]
-    verdicts = _judge_all(session, reports=reports, items=items,
-                          ordering_institution_id=data.ordering_institution_id, at=at)
-    answers: list[ItemCheck] = []
-    for code in dict.fromkeys(data.item_codes):
-        held = [_held(h.report, verdicts[h.report.id]) for h in reports
-                if h.report.item_code == code]
-        good = [result for result in held if result.recognisable]
-        bad = [result for result in held if not result.recognisable]
-        refusal = None if good else (bad[0].refusal if bad else Refusal.NONE_HELD)
-        zh, en = (good[0].explanation_zh, good[0].explanation_en) if good else (
-            (bad[0].explanation_zh, bad[0].explanation_en) if bad else explain(None))
-        answers.append(ItemCheck(item_code=code, item_name=items[code].name, recognisable=good,
-                                 refused=bad, refusal=refusal, explanation_zh=zh,
-                                 explanation_en=en))
-    return CheckRead(person_id=data.person_id, ordering_institution_id=data.ordering_institution_id,
-                     at=at, items=answers)
 
 
 # ---------------------------------------------------------------- decisions and savings

@@ -23,7 +23,7 @@ from yilian.patients import service as patients
 from yilian.patients.models import Person
 from yilian.portal.pages import N_, flash, render_page
 from yilian.registry import service as registry
-from yilian.results import catalogue, labels, recognition
+from yilian.results import catalogue, labels, qualifications, recognition
 from yilian.results import service as results
 from yilian.results.models import Decision, DiagnosticReport, HrScope, RetestReason
 from yilian.results.schemas import CheckRequest, DecisionCreate, QualificationCreate
@@ -232,17 +232,20 @@ async def catalogue_upload(request: Request, session: DbSession, principal: Curr
     return RedirectResponse("/results/catalogue", status_code=303)
 
 
+def _qualifications_context(session: Session, **extra: Any) -> dict[str, Any]:
+    marks = results.list_qualifications(session)
+    return {"marks": marks, "scopes": list(HrScope), "error": None, "problems": [],
+            "institutions": registry.institutions_by_id(
+                session, ids={m.institution_id for m in marks}), **extra}
+
+
 @router.get("/qualifications", response_class=HTMLResponse)
 def qualifications_page(request: Request, session: DbSession, principal: CurrentPrincipal,
                         ) -> Response:
     """HR qualifications of every institution."""
     authorize(principal, Action.RESULT_READ)
-    marks = results.list_qualifications(session)
-    return _page(request, session, "results/qualifications.html", {
-        "marks": marks, "scopes": list(HrScope), "error": None,
-        "institutions": registry.institutions_by_id(session,
-                                                     ids={m.institution_id for m in marks}),
-    })
+    return _page(request, session, "results/qualifications.html",
+                 _qualifications_context(session))
 
 
 @router.post("/qualifications", response_class=HTMLResponse)
@@ -263,13 +266,25 @@ def qualification_create(
             valid_to=date.fromisoformat(valid_to), eqa_reference=eqa_reference))
     except (YilianError, ValidationError, ValueError) as error:
         session.rollback()
-        marks = results.list_qualifications(session)
         message = (error.message(current_language.get()) if isinstance(error, YilianError)
                    else str(error))
-        return _page(request, session, "results/qualifications.html", {
-            "marks": marks, "scopes": list(HrScope), "error": message,
-            "institutions": registry.institutions_by_id(
-                session, ids={m.institution_id for m in marks}),
-        }, status_code=422)
+        return _page(request, session, "results/qualifications.html",
+                     _qualifications_context(session, error=message), status_code=422)
     flash(request, N_("Qualification recorded."))
+    return RedirectResponse("/results/qualifications", status_code=303)
+
+
+@router.post("/qualifications/import", response_class=HTMLResponse)
+async def qualifications_upload(request: Request, session: DbSession,
+                                principal: CurrentPrincipal, file: UploadFile) -> Response:
+    """Import the quality-control centre's qualifications CSV, all rows or none."""
+    authorize(principal, Action.RESULT_CATALOGUE)
+    try:
+        qualifications.import_csv(session, data=await file.read())
+    except YilianError as error:
+        session.rollback()
+        return _page(request, session, "results/qualifications.html", _qualifications_context(
+            session, error=error.message(current_language.get()), problems=error.details),
+            status_code=422)
+    flash(request, N_("Qualifications imported."))
     return RedirectResponse("/results/qualifications", status_code=303)
