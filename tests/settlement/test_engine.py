@@ -10,7 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.settlement.worked import CATALOGUE, POLICY, bill, policy_with
-from yilian.settlement.engine import BillLine, Filing, LineNote, Slip, YearToDate, settle
+from yilian.settlement.engine import (
+    BillLine,
+    Filing,
+    LineNote,
+    Slip,
+    YearToDate,
+    item_rules,
+    settle,
+    split_line,
+    split_lines,
+)
 from yilian.settlement.policy import parse_policy
 
 D = Decimal
@@ -195,3 +205,21 @@ def test_adding_a_class_c_line_never_changes_fund_pay(
     two = settle(policy=policy, catalogue=CATALOGUE, bill=after)
     assert two.fund_pay_sumamt == one.fund_pay_sumamt
     assert two.psn_part_amt - one.psn_part_amt == two.lines[-1].det_item_fee_sumamt
+
+
+tiny_prices = st.decimals(min_value=D(0), max_value=D("20000"), places=3)  # 0.004 rounds to 0
+policy_share = parse_policy(policy_with("class_b_source: policy\n"), source="share.yaml")
+
+
+@EXAMPLES
+@given(st.sampled_from([POLICY, policy_share]),
+       st.lists(st.builds(BillLine, codes, quantities, tiny_prices), min_size=1, max_size=12))
+def test_the_fast_line_split_is_the_named_rules_line_by_line(
+    policy, bill_lines  # type: ignore[no-untyped-def]
+) -> None:
+    fast, totals = split_lines(bill_lines, item_rules(CATALOGUE, policy))
+    by_rule = [split_line(line, CATALOGUE.items.get(line.code), policy) for line in bill_lines]
+    assert list(fast) == by_rule
+    assert [str(value) for line in fast for value in line[6:11]] == [
+        str(value) for line in by_rule for value in line[6:11]]  # same fen, same exponent
+    assert totals == tuple(sum((line[n] for line in by_rule), D("0.00")) for n in range(6, 11))
