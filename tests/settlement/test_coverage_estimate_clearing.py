@@ -108,7 +108,9 @@ def test_clearing_totals_equal_the_sum_of_the_slips(
     exported = client.get("/api/v1/settlement/clearing.csv", params={"month": "2026-05"},
                           headers=clerk)
     table = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    assert table[-1][0].startswith("合计") and table[-1][8] == rows[0]["fund_pay_sumamt"]
+    fund_column = table[0].index("基金支付合计 fund_pay_sumamt")
+    assert table[-1][0].startswith("合计")
+    assert table[-1][fund_column] == rows[0]["fund_pay_sumamt"]
     xlsx = client.get("/api/v1/settlement/clearing.xlsx", params={"month": "2026-05"},
                       headers=clerk)
     sheet = load_workbook(io.BytesIO(xlsx.content)).active

@@ -23,12 +23,14 @@ from yilian.settlement.engine import region_prefix
 from yilian.settlement.models import Settlement, SettlementStatus
 from yilian.settlement.schemas import ClearingRow
 
-AMOUNTS = ("medfee_sumamt", "hifp_pay", "hifmi_pay", "fund_pay_sumamt", "psn_part_amt")
+AMOUNTS = ("medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt",
+           "psn_part_amt")
 HEADERS = (
     ("fund_region_code", "统筹区"), ("month", "月份"), ("institution_code", "机构编码"),
     ("institution_name", "机构名称"), ("settlements", "结算笔数"),
     ("medfee_sumamt", "医疗费总额"), ("hifp_pay", "统筹基金支付"),
-    ("hifmi_pay", "大病保险支付"), ("fund_pay_sumamt", "基金支付合计"),
+    ("hifmi_pay", "大病保险支付"), ("maf_pay", "医疗救助支付"),
+    ("fund_pay_sumamt", "基金支付合计"),
     ("psn_part_amt", "个人负担"),
 )
 
@@ -99,7 +101,7 @@ def export(rows: list[ClearingRow], fmt: ExportFormat) -> tuple[bytes, str]:
     for row in rows:  # openpyxl writes Decimal cells as numbers, exactly
         sheet.append(_cells(row))
     sheet.append(totals)
-    for column in "FGHIJ":
+    for column in "FGHIJK":
         for cell in sheet[column][1:]:
             cell.number_format = "#,##0.00"
     out = io.BytesIO()

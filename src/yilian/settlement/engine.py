@@ -64,6 +64,14 @@ class ClassBSource(enum.StrEnum):
     POLICY = "policy"  # always the insured place's policy
 
 
+class AssistanceCategory(enum.StrEnum):
+    """Who the medical-assistance fund 医疗救助 helps (from the person's coverage record)."""
+
+    NONE = "none"  # 非救助对象
+    EXTREME_POVERTY = "extreme_poverty"  # 特困供养人员
+    SUBSISTENCE = "subsistence"  # 最低生活保障对象（低保）
+
+
 class LineNote(enum.StrEnum):
     """Why a line was treated specially."""
 
@@ -128,6 +136,15 @@ class CriticalIllness:
 
 
 @dataclass(frozen=True)
+class MedicalAssistance:
+    """医疗救助: a share of the in-scope self-pay left after the pooled and critical-illness
+    funds, by assistance category, up to an annual cap per person."""
+
+    ratio: Mapping[AssistanceCategory, Decimal]
+    annual_cap: Decimal
+
+
+@dataclass(frozen=True)
 class Policy:
     """The insured place's rules for one region, scheme and validity period."""
 
@@ -148,6 +165,7 @@ class Policy:
     consortium_continuous_deductible: bool = False
     critical_illness: CriticalIllness | None = None
     personal_account: bool = False
+    medical_assistance: MedicalAssistance | None = None
 
     def covers(self, *, insured_region: str, scheme: InsuranceScheme, on_date: date) -> bool:
         """Whether this policy applies to the insured region, scheme and date."""
@@ -175,6 +193,7 @@ class YearToDate:
     admissions: int = 0
     hifmi_pay: Decimal = ZERO
     hifmi_base: Decimal = ZERO  # in-scope self-pay counted towards the critical-illness layer
+    maf_pay: Decimal = ZERO  # what the medical-assistance fund paid this year
 
 
 @dataclass(frozen=True)
@@ -192,6 +211,7 @@ class Bill:
     # 医联体内转诊连续计算起付线: deductible already paid in this episode at the referring member.
     consortium_deductible_paid: Decimal = ZERO
     account_balance: Decimal = ZERO  # 个人账户余额 (employee scheme)
+    assistance: AssistanceCategory = AssistanceCategory.NONE  # 医疗救助对象类别
 
 
 class LineResult(NamedTuple):
@@ -223,6 +243,7 @@ class Slip:
     act_pay_dedc: Decimal
     hifp_pay: Decimal
     hifmi_pay: Decimal
+    maf_pay: Decimal
     fund_pay_sumamt: Decimal
     psn_part_amt: Decimal
     acct_pay: Decimal
@@ -449,6 +470,21 @@ def critical_illness_layer(
     return cap_by_annual_limit(to_fen(paid), layer.cap, year_to_date.hifmi_pay)
 
 
+def medical_assistance_pay(
+    rule: MedicalAssistance | None, category: AssistanceCategory, in_scope_self_pay: Decimal,
+    paid_this_year: Decimal,
+) -> Decimal:
+    """医疗救助: the category's share of the in-scope self-pay left after the pooled and
+    critical-illness funds, up to what is left of the assistance fund's annual cap."""
+    if rule is None or in_scope_self_pay <= 0:
+        return ZERO
+    share = rule.ratio.get(category)
+    if share is None:
+        return ZERO
+    return cap_by_annual_limit(to_fen(in_scope_self_pay * share), rule.annual_cap,
+                               paid_this_year)
+
+
 def personal_account_pay(policy: Policy, bill: Bill, patient_share: Decimal) -> Decimal:
     """个人账户支付: an employee's account pays the patient's share as far as its balance goes."""
     if not policy.personal_account or bill.scheme is not InsuranceScheme.EMPLOYEE:
@@ -471,7 +507,9 @@ def settle(*, policy: Policy, catalogue: Catalogue, bill: Bill) -> Slip:
     in_scope_self_pay = in_scope - pooled
     critical = min(critical_illness_layer(policy.critical_illness, in_scope_self_pay, ytd),
                    in_scope_self_pay)
-    fund = pooled + critical
+    assistance = medical_assistance_pay(policy.medical_assistance, bill.assistance,
+                                        in_scope_self_pay - critical, ytd.maf_pay)
+    fund = pooled + critical + assistance
     patient_share = medfee - fund
     account = personal_account_pay(policy, bill, patient_share)
     return Slip(
@@ -483,6 +521,7 @@ def settle(*, policy: Policy, catalogue: Catalogue, bill: Bill) -> Slip:
         act_pay_dedc=deductible,
         hifp_pay=pooled,
         hifmi_pay=critical,
+        maf_pay=assistance,
         fund_pay_sumamt=fund,
         psn_part_amt=patient_share,
         acct_pay=account,

@@ -34,6 +34,7 @@ OUR_ADJUDICATION = f"{CANONICAL_BASE}/CodeSystem/settlement-adjudication"
 ITEM_CODE = f"{CANONICAL_BASE}/CodeSystem/medical-insurance-item"  # 医保目录项目编码
 FILING = f"{CANONICAL_BASE}/StructureDefinition/out-of-region-filing"
 CARD = f"{CANONICAL_BASE}/sid/insurance-card"
+ASSISTANCE = f"{CANONICAL_BASE}/StructureDefinition/medical-assistance-category"  # 医疗救助
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
 OURS = {  # our adjudication codes, beside HL7's
     "preselfpay_amt": ("self-pay-first", "先行自付 Class-B self-pay-first"),
@@ -87,7 +88,8 @@ def coverage_resource(insurance: coverage.Insurance) -> dict[str, Any]:
     return {
         "resourceType": "Coverage", "id": str(insurance.person_id), "status": "active",
         "extension": [{"url": FILING, "valueCode": insurance.filing.value},
-                      {"url": INSURED_REGION, "valueCode": insurance.insured_region_code}],
+                      {"url": INSURED_REGION, "valueCode": insurance.insured_region_code},
+                      {"url": ASSISTANCE, "valueCode": insurance.assistance.value}],
         "subscriberId": insurance.card_number or None,
         "beneficiary": {"reference": f"Patient/{insurance.person_id}"},
         "payor": [{"identifier": {"system": INSURED_REGION,

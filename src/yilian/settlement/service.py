@@ -86,7 +86,8 @@ def check_person(session: Session, principal: Principal, person_id: int) -> None
 def _year_to_date(row: Accumulator | None) -> engine.YearToDate:
     if row is None:
         return engine.YearToDate()
-    return engine.YearToDate(row.hifp_pay, row.admissions, row.hifmi_pay, row.hifmi_base)
+    return engine.YearToDate(row.hifp_pay, row.admissions, row.hifmi_pay, row.hifmi_base,
+                             row.maf_pay)
 
 
 def _accumulator(session: Session, *, person_id: int, year: int) -> Accumulator | None:
@@ -140,6 +141,7 @@ def compute_slip(
         lines=tuple(lines),
         year_to_date=year_to_date,
         consortium_deductible_paid=consortium_deductible_paid,
+        assistance=insurance.assistance,
     )
     return engine.settle(policy=policy, catalogue=catalogue, bill=bill), insurance
 
@@ -230,6 +232,7 @@ def settle_bill(
     accumulator.hifp_pay += slip.hifp_pay
     accumulator.hifmi_pay += slip.hifmi_pay
     accumulator.hifmi_base += slip.hifmi_base
+    accumulator.maf_pay += slip.maf_pay
     accumulator.admissions += 1
     settlement = Settlement(
         idempotency_key=request.idempotency_key, bill_hash=fingerprint,
@@ -242,7 +245,7 @@ def settle_bill(
         settled_month=f"{request.discharge_date:%Y-%m}",
         policy_version=slip.policy_version, catalogue_version=slip.catalogue_version,
         medfee_sumamt=slip.medfee_sumamt, hifp_pay=slip.hifp_pay, hifmi_pay=slip.hifmi_pay,
-        hifmi_base=slip.hifmi_base, fund_pay_sumamt=slip.fund_pay_sumamt,
+        hifmi_base=slip.hifmi_base, maf_pay=slip.maf_pay, fund_pay_sumamt=slip.fund_pay_sumamt,
         psn_part_amt=slip.psn_part_amt, acct_pay=slip.acct_pay, psn_cash_pay=slip.psn_cash_pay,
         bill=request.model_dump(mode="json"), slip=slip_json(slip),
         settled_by=principal.username,
@@ -251,7 +254,8 @@ def settle_bill(
     session.flush()
     session.add(SettlementEvent(
         settlement_id=settlement.id, kind=SettlementEventKind.SETTLED,
-        hifp_pay_change=slip.hifp_pay, hifmi_pay_change=slip.hifmi_pay, admissions_change=1,
+        hifp_pay_change=slip.hifp_pay, hifmi_pay_change=slip.hifmi_pay,
+        maf_pay_change=slip.maf_pay, admissions_change=1,
         actor=principal.username,
     ))
     session.flush()
@@ -323,6 +327,7 @@ def reverse(
     accumulator.hifp_pay -= settlement.hifp_pay
     accumulator.hifmi_pay -= settlement.hifmi_pay
     accumulator.hifmi_base -= settlement.hifmi_base
+    accumulator.maf_pay -= settlement.maf_pay
     accumulator.admissions -= 1
     settlement.status = SettlementStatus.REVERSED
     settlement.reversed_at = utcnow()
@@ -330,6 +335,7 @@ def reverse(
     session.add(SettlementEvent(
         settlement_id=settlement.id, kind=SettlementEventKind.REVERSED,
         hifp_pay_change=-settlement.hifp_pay, hifmi_pay_change=-settlement.hifmi_pay,
+        maf_pay_change=-settlement.maf_pay,
         admissions_change=-1, reason=reason, note=note.strip(), actor=principal.username,
     ))
     session.flush()
@@ -394,6 +400,7 @@ def coverage_read(
         scheme=insurance.scheme, card_number=insurance.card_number, filing=insurance.filing,
         effective_filing=coverage.effective_filing(
             insurance, treatment_region=where, on_date=on_date or utcnow().date()),
+        assistance=insurance.assistance,
     )
 
 
