@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -196,6 +197,7 @@ class SettlementRead(ReadModel):
     settled_by: str
     reversed_at: datetime | None = None
     reversal_reason: ReversalReason | None = None
+    reversed_month: str | None = None
     paid_at: datetime | None = None
     slip: dict[str, Any]
 
@@ -247,14 +249,24 @@ class PaymentRead(ReadModel):
     paid_by: str
 
 
+class ClearingLine(enum.StrEnum):
+    """A line of the clearing report."""
+
+    SETTLEMENTS = "settlements"  # 本月结算
+    ADJUSTMENT = "adjustment"  # 冲正调整: this month's reversal of an earlier month's settlement
+
+
 class ClearingRow(ReadModel):
-    """What one fund owes one treatment institution for a month."""
+    """What one fund owes one treatment institution for a month, or (an adjustment line, all
+    amounts and the count negative) what it takes back of an earlier month."""
 
     fund_region_code: str
     month: str
     institution_id: int
     institution_code: str
     institution_name: str
+    line: ClearingLine = ClearingLine.SETTLEMENTS
+    adjusts_month: str | None = None  # the earlier month an adjustment line corrects
     settlements: int
     medfee_sumamt: Decimal
     hifp_pay: Decimal

@@ -27,6 +27,7 @@ from yilian.auth.permissions import Action, Principal, authorize
 from yilian.config import Settings
 from yilian.db import utcnow
 from yilian.errors import Conflict, InvalidInput, NotFound
+from yilian.fhir.dates import CHINA_STANDARD_TIME
 from yilian.patients import service as patients
 from yilian.registry import service as registry
 from yilian.registry.models import Institution
@@ -331,6 +332,11 @@ def reverse(
     accumulator.admissions -= 1
     settlement.status = SettlementStatus.REVERSED
     settlement.reversed_at = utcnow()
+    # The clearing month of the reversal (China time, never before the settlement's own): a
+    # later month's clearing takes the money back; the earlier, perhaps paid, stays as it was.
+    settlement.reversed_month = max(
+        f"{settlement.reversed_at.astimezone(CHINA_STANDARD_TIME):%Y-%m}",
+        settlement.settled_month)
     settlement.reversal_reason = reason
     session.add(SettlementEvent(
         settlement_id=settlement.id, kind=SettlementEventKind.REVERSED,
