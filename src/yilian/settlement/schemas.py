@@ -249,6 +249,27 @@ class PaymentRead(ReadModel):
     paid_by: str
 
 
+class RefundCreate(WriteModel):
+    """Refund the patient's payment of a reversed settlement (退费)."""
+
+    method: PaymentMethod = PaymentMethod.CASHIER
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class RefundRead(ReadModel):
+    """A refund, against the receipt it gives back."""
+
+    id: int
+    settlement_id: int
+    payment_id: int
+    refund_no: str
+    amount: Decimal
+    method: PaymentMethod
+    note: str
+    refunded_at: datetime
+    refunded_by: str
+
+
 class ClearingLine(enum.StrEnum):
     """A line of the clearing report."""
 

@@ -37,6 +37,7 @@ from yilian.settlement.models import (
     Accumulator,
     Payment,
     PaymentMethod,
+    Refund,
     ReversalReason,
     Settlement,
     SettlementEvent,
@@ -322,9 +323,7 @@ def reverse(
     if settlement.status is not SettlementStatus.SETTLED:
         raise Conflict("already_reversed", f"结算单 {settlement.id} 已冲正",
                        f"Settlement {settlement.id} is already reversed")
-    if settlement.paid_at is not None:
-        raise Conflict("already_paid", f"结算单 {settlement.id} 患者已缴费，须先退费再冲正",
-                       f"Settlement {settlement.id} is paid; refund it before reversing")
+    # A paid settlement may be reversed too: the patient's payment is then refunded (refund).
     accumulator.hifp_pay -= settlement.hifp_pay
     accumulator.hifmi_pay -= settlement.hifmi_pay
     accumulator.hifmi_base -= settlement.hifmi_base
@@ -374,6 +373,51 @@ def pay(
     session.flush()
     _audit(session, "settlement.pay", settlement)
     return payment
+
+
+def refund(
+    session: Session, *, principal: Principal, settlement: Settlement,
+    method: PaymentMethod = PaymentMethod.CASHIER, note: str = "",
+) -> Refund:
+    """退费: give back the patient's cash payment of a reversed settlement, recorded against
+    its receipt (no outside gateway); once per receipt."""
+    authorize(principal, Action.SETTLEMENT_SETTLE, [settlement.institution_id])
+    if settlement.status is not SettlementStatus.REVERSED:
+        raise Conflict("not_reversed", "结算单未冲正，不能退费（须先冲正）",
+                       "Only a reversed settlement's payment is refunded (reverse it first)")
+    payment = payment_of(session, settlement_id=settlement.id)
+    if payment is None:
+        raise Conflict("not_paid", "该结算单患者未缴费，无需退费",
+                       "The patient did not pay this settlement: nothing to refund")
+    if refund_of(session, settlement_id=settlement.id) is not None:
+        raise Conflict("already_refunded", f"收据 {payment.receipt_no} 已退费",
+                       f"Receipt {payment.receipt_no} is already refunded")
+    refunded_at = utcnow()
+    row = Refund(payment_id=payment.id, settlement_id=settlement.id,
+                 refund_no=f"T{refunded_at:%Y%m}{settlement.id:08d}", amount=payment.amount,
+                 method=method, note=note.strip(), refunded_at=refunded_at,
+                 refunded_by=principal.username)
+    try:
+        with session.begin_nested():  # a twin request refunded it meanwhile: one refund only
+            session.add(row)
+    except IntegrityError:
+        raise Conflict("already_refunded", f"收据 {payment.receipt_no} 已退费",
+                       f"Receipt {payment.receipt_no} is already refunded") from None
+    _audit(session, "settlement.refund", settlement)
+    return row
+
+
+def refund_of(session: Session, *, settlement_id: int) -> Refund | None:
+    """The refund of a settlement's payment, if made."""
+    return session.scalars(select(Refund).where(Refund.settlement_id == settlement_id)).first()
+
+
+def refunds_of(session: Session, *, settlement_ids: Sequence[int]) -> dict[int, Refund]:
+    """The refunds of several settlements, by settlement id."""
+    if not settlement_ids:
+        return {}
+    rows = session.scalars(select(Refund).where(Refund.settlement_id.in_(settlement_ids)))
+    return {row.settlement_id: row for row in rows}
 
 
 def payment_of(session: Session, *, settlement_id: int) -> Payment | None:
