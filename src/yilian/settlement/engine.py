@@ -382,7 +382,9 @@ def split_lines(
             continue
         over = ZERO
         if limit is not None and price > limit:  # 超限价
-            over = min(quantize((price - limit) * qty, FEN, ROUND_HALF_UP), amount)
+            over = quantize((price - limit) * qty, FEN, ROUND_HALF_UP)
+            if amount < over:  # never more than the line (min without a call)
+                over = amount
             over_limit += over
         first = ZERO
         if share is not None:  # 乙类先行自付
