@@ -166,6 +166,9 @@ class Policy:
     critical_illness: CriticalIllness | None = None
     personal_account: bool = False
     medical_assistance: MedicalAssistance | None = None
+    # The adjusted bands per (level, filing, out of region), built on first use (ratio_bands).
+    _bands: dict[tuple[int, Filing, bool], tuple[Band, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def covers(self, *, insured_region: str, scheme: InsuranceScheme, on_date: date) -> bool:
         """Whether this policy applies to the insured region, scheme and date."""
@@ -431,11 +434,15 @@ def adjusted_ratio(ratio: Decimal, policy: Policy, filing: Filing, out_of_region
 
 def ratio_bands(policy: Policy, bill: Bill) -> tuple[Band, ...]:
     """The (adjusted) bands paid on the in-scope cost above the deductible: 分段 or one ratio."""
-    level = bill.institution_level
-    bands = policy.ratio_bands.get(level) or (Band(None, policy.ratio[level]),)
-    out = is_out_of_region(policy, bill)
-    return tuple(Band(band.up_to, adjusted_ratio(band.ratio, policy, bill.filing, out))
-                 for band in bands)
+    level, out = bill.institution_level, is_out_of_region(policy, bill)
+    key = (level, bill.filing, out)
+    found = policy._bands.get(key)
+    if found is None:
+        bands = policy.ratio_bands.get(level) or (Band(None, policy.ratio[level]),)
+        found = tuple(Band(band.up_to, adjusted_ratio(band.ratio, policy, bill.filing, out))
+                      for band in bands)
+        policy._bands[key] = found
+    return found
 
 
 def apply_ratio(above_deductible: Decimal, bands: Sequence[Band]) -> Decimal:
