@@ -14,7 +14,7 @@ def test_metadata_is_public_and_describes_every_resource(client: TestClient) -> 
     assert statement["fhirVersion"] == "4.0.1"
     assert "json" in statement["format"]
     resources = {entry["type"]: entry for entry in statement["rest"][0]["resource"]}
-    settlement = {"Coverage", "Claim", "ClaimResponse"}  # read (Claim: create), no search yet
+    settlement = {"Coverage", "Claim", "ClaimResponse"}
     assert set(resources) == {
         "Organization", "Location", "Practitioner", "PractitionerRole", "AuditEvent", "Patient",
         "ServiceRequest", "Task", "DiagnosticReport", "Observation", "ImagingStudy",
@@ -22,9 +22,15 @@ def test_metadata_is_public_and_describes_every_resource(client: TestClient) -> 
     }
     for name, entry in resources.items():
         codes = [i["code"] for i in entry["interaction"]]
-        assert codes[:2] == ["read", "search-type"] or (name in settlement and codes[0] == "read")
+        assert codes[:2] == ["read", "search-type"], name
     task_codes = [i["code"] for i in resources["Task"]["interaction"]]
     assert task_codes == ["read", "search-type", "create", "update"]
+    assert [i["code"] for i in resources["Claim"]["interaction"]] == [
+        "read", "search-type", "create"]  # create: use=claim settles, predetermination estimates
+    assert {p["name"] for p in resources["Coverage"]["searchParam"]} == {"patient", "beneficiary"}
+    for name in ("Claim", "ClaimResponse"):
+        assert {p["name"] for p in resources[name]["searchParam"]} == {
+            "_id", "patient", "created", "use", "status"}
     organization_params = {p["name"] for p in resources["Organization"]["searchParam"]}
     assert {"_id", "name", "identifier", "type", "partof", "address-state"} <= organization_params
     assert "handling=lenient" in statement["rest"][0]["documentation"]

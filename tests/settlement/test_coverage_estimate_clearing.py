@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
@@ -16,6 +17,7 @@ from tests.factories import bearer, make_user
 from tests.settlement.setup import BIG_LINE, build, settle_body
 from yilian.auth.models import Role
 from yilian.config import Settings
+from yilian.fhir.dates import CHINA_STANDARD_TIME
 from yilian.patients.models import InsuranceScheme
 from yilian.registry.models import Institution
 from yilian.settlement import coverage
@@ -99,17 +101,78 @@ def test_clearing_totals_equal_the_sum_of_the_slips(
     assert in_shanghai.json()["effective_filing"] == "referral"
     rows = client.get("/api/v1/settlement/clearing", params={"month": "2026-05"},
                       headers=clerk).json()
+    # Reversed in a later month (today, December): May, perhaps paid, keeps all three.
     kept = [client.get(f"/api/v1/settlement/settlements/{i}", headers=clerk).json()["slip"]
-            for i in ids[1:]]
+            for i in ids]
     assert len(rows) == 1 and rows[0]["fund_region_code"] == "130700"
-    assert rows[0]["settlements"] == 2
+    assert rows[0]["settlements"] == 3
     for field in ("medfee_sumamt", "hifp_pay", "fund_pay_sumamt", "psn_part_amt"):
         assert Decimal(rows[0][field]) == sum(Decimal(slip[field]) for slip in kept)
     exported = client.get("/api/v1/settlement/clearing.csv", params={"month": "2026-05"},
                           headers=clerk)
     table = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    assert table[-1][0].startswith("合计") and table[-1][8] == rows[0]["fund_pay_sumamt"]
+    fund_column = table[0].index("基金支付合计 fund_pay_sumamt")
+    assert table[-1][0].startswith("合计")
+    assert table[-1][fund_column] == rows[0]["fund_pay_sumamt"]
     xlsx = client.get("/api/v1/settlement/clearing.xlsx", params={"month": "2026-05"},
                       headers=clerk)
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
-    assert sheet is not None and sheet.cell(row=2, column=5).value == 2
+    assert sheet is not None and sheet.cell(row=2, column=7).value == 3
+
+
+def _today_body(net: Any, key: str) -> dict[str, Any]:
+    """Song's bill discharged today (China time): it clears in this month."""
+    today = f"{datetime.now(CHINA_STANDARD_TIME):%Y-%m-%d}"
+    return {**settle_body(net, key), "admission_date": today, "discharge_date": today}
+
+
+def test_a_reversal_in_a_later_month_is_a_negative_adjustment_line_there(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    net = build(session, settings)
+    clerk = bearer(client, net.clerk)
+
+    def settle(body: dict[str, Any]) -> dict[str, Any]:
+        answer = client.post("/api/v1/settlement/settlements", json=body, headers=clerk)
+        assert answer.status_code == 201, answer.text
+        return dict(answer.json())
+
+    def reverse(settlement_id: int) -> dict[str, Any]:
+        answer = client.post(f"/api/v1/settlement/settlements/{settlement_id}/reversal",
+                             json={"reason": "billing_error"}, headers=clerk)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    def clearing(month: str) -> list[dict[str, Any]]:
+        return list(client.get("/api/v1/settlement/clearing", params={"month": month},
+                               headers=clerk).json())
+
+    may = [settle(settle_body(net, f"ADJ-MAY-{n}", lines=[BIG_LINE] if n else None))
+           for n in range(2)]
+    may_before = clearing("2026-05")
+    later = reverse(may[1]["id"])  # the 36,000 bill, reversed today
+    this_month = later["reversed_month"]
+    assert this_month == f"{datetime.now(CHINA_STANDARD_TIME):%Y-%m}" != "2026-05"
+    assert clearing("2026-05") == may_before  # the past month is never rewritten
+    assert may_before[0]["settlements"] == 2
+
+    today = settle(_today_body(net, "ADJ-NOW-1"))
+    same_month = reverse(settle(_today_body(net, "ADJ-NOW-2"))["id"])
+    assert same_month["reversed_month"] == this_month  # reversed in its own month: left out
+
+    rows = clearing(this_month)
+    assert [(row["line"], row["adjusts_month"], row["settlements"]) for row in rows] == [
+        ("settlements", None, 1), ("adjustment", "2026-05", -1)]
+    for field in ("medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt",
+                  "psn_part_amt"):
+        assert Decimal(rows[0][field]) == Decimal(today["slip"][field])
+        assert Decimal(rows[1][field]) == -Decimal(later["slip"][field])
+    assert rows[1]["fund_pay_sumamt"] == "-28600.00"  # 2nd admission: (36,000 − 250) × 80 %
+
+    exported = client.get("/api/v1/settlement/clearing.csv", params={"month": this_month},
+                          headers=clerk)
+    table = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    fund = table[0].index("基金支付合计 fund_pay_sumamt")
+    assert table[2][4].startswith("冲正调整") and table[2][5] == "2026-05"
+    assert Decimal(table[-1][fund]) == (Decimal(today["slip"]["fund_pay_sumamt"])
+                                        - Decimal(later["slip"]["fund_pay_sumamt"]))

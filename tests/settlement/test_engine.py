@@ -10,7 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.settlement.worked import CATALOGUE, POLICY, bill, policy_with
-from yilian.settlement.engine import BillLine, Filing, LineNote, Slip, YearToDate, settle
+from yilian.settlement.engine import (
+    AssistanceCategory,
+    BillLine,
+    Filing,
+    LineNote,
+    Slip,
+    YearToDate,
+    item_rules,
+    settle,
+    split_line,
+    split_lines,
+)
 from yilian.settlement.policy import parse_policy
 
 D = Decimal
@@ -133,6 +144,45 @@ def test_critical_illness_layer_pays_above_the_threshold_in_bands() -> None:
     assert later.hifmi_pay == D("12450.00")
 
 
+MEDICAL_ASSISTANCE = (
+    "critical_illness:\n  threshold: 15000\n"
+    "  bands: [{up_to: 100000, ratio: 0.60}, {ratio: 0.70}]\n  cap: 400000\n"
+    "medical_assistance:\n  ratio: {extreme_poverty: 1.00, subsistence: 0.70}\n"
+    "  annual_cap: 50000\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("category", "paid_before", "maf", "patient"),
+    [
+        # In-scope self-pay left after both funds: 18,500 − 2,100 = 16,400.
+        (AssistanceCategory.EXTREME_POVERTY, "0", "16400.00", "300.00"),  # 100 %: only 丙类 left
+        (AssistanceCategory.SUBSISTENCE, "0", "11480.00", "5220.00"),  # 70 % of 16,400
+        (AssistanceCategory.SUBSISTENCE, "45000", "5000.00", "11700.00"),  # cap 50,000 reached
+        (AssistanceCategory.NONE, "0", "0.00", "16700.00"),
+    ],
+)
+def test_medical_assistance_pays_a_share_of_what_the_funds_left_up_to_its_cap(
+    category: AssistanceCategory, paid_before: str, maf: str, patient: str
+) -> None:
+    policy = parse_policy(policy_with(MEDICAL_ASSISTANCE), source="maf.yaml")
+    slip = settle(policy=policy, catalogue=CATALOGUE, bill=bill(
+        ("A001", "1", "51000"), ("C001", "1", "300"), level=3, assistance=category,
+        year_to_date=YearToDate(maf_pay=D(paid_before))))
+    # Pooled (51,000 − 1,000) × 65 % = 32,500; critical illness 3,500 × 60 % = 2,100;
+    # the 300.00 of class C is the patient's whatever their category.
+    assert (slip.hifp_pay, slip.hifmi_pay, slip.maf_pay) == (D("32500.00"), D("2100.00"), D(maf))
+    assert slip.fund_pay_sumamt == D("34600.00") + D(maf)
+    assert slip.psn_part_amt == D(patient)
+    assert slip.medfee_sumamt == slip.fund_pay_sumamt + slip.psn_part_amt == D("51300.00")
+
+
+def test_no_medical_assistance_without_the_policy_part() -> None:
+    slip = settle(policy=POLICY, catalogue=CATALOGUE, bill=bill(
+        ("A001", "1", "5000"), assistance=AssistanceCategory.EXTREME_POVERTY))
+    assert (slip.maf_pay, slip.fund_pay_sumamt) == (D("0.00"), D("3600.00"))  # 4,500 × 80 %
+
+
 def test_class_b_share_from_the_policy_when_the_region_says_so() -> None:
     policy = parse_policy(policy_with("class_b_source: policy\n"), source="b.yaml")
     slip = settle(policy=policy, catalogue=CATALOGUE, bill=bill(("B002", "1", "798.00")))
@@ -162,18 +212,20 @@ policies = st.sampled_from([
     parse_policy(policy_with(multiplier=True), source="m.yaml"),
     parse_policy(policy_with("critical_illness: {threshold: 15000, bands: [{ratio: 0.6}], "
                              "cap: 1000}\n"), source="ci.yaml"),
+    parse_policy(policy_with(MEDICAL_ASSISTANCE), source="maf.yaml"),
 ])
 EXAMPLES = settings(max_examples=60, deadline=None)
 
 
 @EXAMPLES
 @given(policies, lines, ytd_paid, st.sampled_from(FILINGS), st.sampled_from([1, 2, 3]),
-       st.sampled_from(["130730", "110102"]))
+       st.sampled_from(["130730", "110102"]), st.sampled_from(list(AssistanceCategory)))
 def test_slips_reconcile_and_fund_pay_stays_within_the_cap(
-    policy, bill_lines, paid, filing, level, region  # type: ignore[no-untyped-def]
+    policy, bill_lines, paid, filing, level, region, category  # type: ignore[no-untyped-def]
 ) -> None:
     the_bill = replace(bill(level=level, filing=filing, treatment_region=region),
-                       lines=tuple(bill_lines), year_to_date=YearToDate(hifp_pay=paid))
+                       lines=tuple(bill_lines), year_to_date=YearToDate(hifp_pay=paid),
+                       assistance=category)
     slip = settle(policy=policy, catalogue=CATALOGUE, bill=the_bill)
     assert slip.medfee_sumamt == slip.fund_pay_sumamt + slip.psn_part_amt
     assert slip.medfee_sumamt == (slip.fulamt_ownpay_amt + slip.overlmt_selfpay
@@ -181,7 +233,11 @@ def test_slips_reconcile_and_fund_pay_stays_within_the_cap(
     assert 0 <= slip.hifp_pay <= policy.annual_cap - paid
     assert 0 <= slip.fund_pay_sumamt <= slip.inscp_scp_amt
     assert slip.psn_part_amt == slip.acct_pay + slip.psn_cash_pay
-    assert all(getattr(slip, n).as_tuple().exponent >= -2 for n in ("hifp_pay", "hifmi_pay"))
+    assert slip.fund_pay_sumamt == slip.hifp_pay + slip.hifmi_pay + slip.maf_pay
+    assert 0 <= slip.maf_pay <= (policy.medical_assistance.annual_cap
+                                 if policy.medical_assistance else 0)
+    assert all(getattr(slip, n).as_tuple().exponent >= -2
+               for n in ("hifp_pay", "hifmi_pay", "maf_pay"))
 
 
 @EXAMPLES
@@ -195,3 +251,21 @@ def test_adding_a_class_c_line_never_changes_fund_pay(
     two = settle(policy=policy, catalogue=CATALOGUE, bill=after)
     assert two.fund_pay_sumamt == one.fund_pay_sumamt
     assert two.psn_part_amt - one.psn_part_amt == two.lines[-1].det_item_fee_sumamt
+
+
+tiny_prices = st.decimals(min_value=D(0), max_value=D("20000"), places=3)  # 0.004 rounds to 0
+policy_share = parse_policy(policy_with("class_b_source: policy\n"), source="share.yaml")
+
+
+@EXAMPLES
+@given(st.sampled_from([POLICY, policy_share]),
+       st.lists(st.builds(BillLine, codes, quantities, tiny_prices), min_size=1, max_size=12))
+def test_the_fast_line_split_is_the_named_rules_line_by_line(
+    policy, bill_lines  # type: ignore[no-untyped-def]
+) -> None:
+    fast, totals = split_lines(bill_lines, item_rules(CATALOGUE, policy))
+    by_rule = [split_line(line, CATALOGUE.items.get(line.code), policy) for line in bill_lines]
+    assert list(fast) == by_rule
+    assert [str(value) for line in fast for value in line[6:11]] == [
+        str(value) for line in by_rule for value in line[6:11]]  # same fen, same exponent
+    assert totals == tuple(sum((line[n] for line in by_rule), D("0.00")) for n in range(6, 11))

@@ -48,6 +48,25 @@ def test_bands_must_rise_and_end_open() -> None:
                                  "{up_to: 100, ratio: 0.7}, {ratio: 0.8}]\n"), source="x.yaml")
 
 
+@pytest.mark.parametrize(
+    ("part", "message"),
+    [
+        ("medical_assistance:\n  ratio: {orphan: 0.5}\n  annual_cap: 1000\n",
+         "medical_assistance.ratio.orphan"),
+        ("medical_assistance:\n  ratio: {subsistence: 1.5}\n  annual_cap: 1000\n",
+         "medical_assistance.ratio.subsistence"),
+        ("medical_assistance:\n  ratio: {none: 0.5}\n  annual_cap: 1000\n",
+         "'none' is not an assistance category"),
+        ("medical_assistance:\n  ratio: {}\n  annual_cap: 1000\n", "at least one"),
+        ("medical_assistance:\n  ratio: {subsistence: 0.5}\n", "medical_assistance.annual_cap"),
+    ],
+)
+def test_medical_assistance_mistakes_name_the_field(part: str, message: str) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        parse_policy(policy_with(part), source="maf.yaml")
+    assert message in raised.value.en and "maf.yaml" in raised.value.zh
+
+
 def test_catalogue_mistakes_name_the_line() -> None:
     with pytest.raises(InvalidInput) as raised:
         parse_catalogue(CATALOGUE_CSV.replace("C001,丙类药,drug,C", "C001,丙类药,drug,D"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -9,6 +11,7 @@ from sqlalchemy.orm import Session
 from tests.settlement.setup import SONG_LINES, build
 from tests.web.conftest import BROWSER_ACCEPT, csrf_of, sign_in
 from yilian.config import Settings
+from yilian.fhir.dates import CHINA_STANDARD_TIME
 
 
 def _form(csrf: str, key: str) -> dict[str, object]:
@@ -52,6 +55,11 @@ def test_clerk_previews_settles_reverses_and_the_patient_pays(
         reversed_page = clerk.post(f"{second}/reverse", data={
             "csrf_token": csrf_of(slip.text), "reason": "billing_error", "note": "重复结算"})
         assert "已冲正" in reversed_page.text and "重复结算" in reversed_page.text
+        # Reversed this month, settled in May: an adjustment line in this month's clearing.
+        now_month = f"{datetime.now(CHINA_STANDARD_TIME):%Y-%m}"
+        adjusted = clerk.get(f"/settlement/clearing?month={now_month}")
+        # the second admission: (888 − 250) × 80 % = 510.40 taken back
+        assert "冲正调整（原 2026-05 清算）" in adjusted.text and "-510.40" in adjusted.text
     with TestClient(app, headers={"Accept": BROWSER_ACCEPT}) as song:
         sign_in(song, net.patient)
         mine = song.get("/settlement/mine")

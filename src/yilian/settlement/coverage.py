@@ -14,6 +14,7 @@ from yilian.errors import InvalidInput
 from yilian.patients.models import InsuranceScheme, PatientRecord
 from yilian.settlement.engine import (
     JING_JIN_JI_FILED_SINCE,
+    AssistanceCategory,
     Filing,
     is_jing_jin_ji,
     region_prefix,
@@ -31,6 +32,7 @@ class Insurance:
     card_number: str = ""
     filing: Filing = Filing.NONE
     filed_region_code: str = ""
+    assistance: AssistanceCategory = AssistanceCategory.NONE
 
 
 def get(session: Session, *, person_id: int) -> Coverage | None:
@@ -43,7 +45,7 @@ def insurance_of(session: Session, *, person_id: int) -> Insurance:
     row = get(session, person_id=person_id)
     if row is not None:
         return Insurance(row.person_id, row.insured_region_code, row.scheme, row.card_number,
-                         row.filing, row.filed_region_code)
+                         row.filing, row.filed_region_code, row.assistance)
     record = session.scalars(
         select(PatientRecord)
         .where(PatientRecord.person_id == person_id,
@@ -66,6 +68,7 @@ def set_coverage(
     card_number: str = "",
     filing: Filing = Filing.NONE,
     filed_region_code: str = "",
+    assistance: AssistanceCategory = AssistanceCategory.NONE,
 ) -> Coverage:
     """Record or change a person's coverage (the audit trail keeps every change)."""
     row = get(session, person_id=person_id) or Coverage(person_id=person_id)
@@ -74,6 +77,7 @@ def set_coverage(
     row.card_number = card_number
     row.filing = filing
     row.filed_region_code = filed_region_code
+    row.assistance = assistance
     session.add(row)
     session.flush()
     return row

@@ -13,7 +13,14 @@ from typing import Any, Final
 
 from yilian.patients.labels import INSURANCE_SCHEMES
 from yilian.portal.pages import gettext
-from yilian.settlement.engine import ClassBSource, CutMode, Filing, ItemCategory, ItemClass
+from yilian.settlement.engine import (
+    AssistanceCategory,
+    ClassBSource,
+    CutMode,
+    Filing,
+    ItemCategory,
+    ItemClass,
+)
 from yilian.settlement.models import (
     PaymentMethod,
     ReversalReason,
@@ -26,6 +33,11 @@ FILINGS: Final[Mapping[Filing, tuple[str, str]]] = {
     Filing.REFERRAL: ("转诊备案", "Referral"),
     Filing.EMERGENCY: ("急诊抢救", "Emergency"),
     Filing.NONE: ("未备案", "Not filed"),
+}
+ASSISTANCE_CATEGORIES: Final[Mapping[AssistanceCategory, tuple[str, str]]] = {
+    AssistanceCategory.NONE: ("非救助对象", "Not an assistance recipient"),
+    AssistanceCategory.EXTREME_POVERTY: ("特困供养人员", "Extreme-poverty support"),
+    AssistanceCategory.SUBSISTENCE: ("低保对象", "Subsistence allowance (dibao)"),
 }
 ITEM_CLASSES: Final[Mapping[ItemClass, tuple[str, str]]] = {
     ItemClass.A: ("甲类", "Class A"),
@@ -67,8 +79,8 @@ PAYMENT_METHODS: Final[Mapping[PaymentMethod, tuple[str, str]]] = {
 }
 
 ALL_LABELS: Final[tuple[Mapping[Any, tuple[str, str]], ...]] = (
-    FILINGS, ITEM_CLASSES, ITEM_CATEGORIES, CUT_MODES, CLASS_B_SOURCES, SETTLEMENT_STATUSES,
-    EVENT_KINDS, REVERSAL_REASONS, PAYMENT_METHODS, INSURANCE_SCHEMES,
+    FILINGS, ASSISTANCE_CATEGORIES, ITEM_CLASSES, ITEM_CATEGORIES, CUT_MODES, CLASS_B_SOURCES,
+    SETTLEMENT_STATUSES, EVENT_KINDS, REVERSAL_REASONS, PAYMENT_METHODS, INSURANCE_SCHEMES,
 )
 
 # The slip's fields (national interface names) as a clerk reads them.
@@ -81,6 +93,7 @@ SLIP_FIELDS: Final[Mapping[str, tuple[str, str]]] = {
     "act_pay_dedc": ("实际支付起付线", "Deductible applied"),
     "hifp_pay": ("统筹基金支出", "Pooled fund"),
     "hifmi_pay": ("大病保险支出", "Critical-illness insurance"),
+    "maf_pay": ("医疗救助基金支出", "Medical assistance fund"),
     "fund_pay_sumamt": ("基金支付总额", "All funds"),
     "psn_part_amt": ("个人负担总金额", "Patient's share"),
     "acct_pay": ("个人账户支出", "Personal account"),

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from yilian.db import Base, UTCDateTime, str_enum, utcnow
 from yilian.patients.models import InsuranceScheme
-from yilian.settlement.engine import Filing
+from yilian.settlement.engine import AssistanceCategory, Filing
 
 Money = Numeric(14, 2)
 
@@ -77,6 +77,9 @@ class Coverage(Base):
     filing: Mapped[Filing] = mapped_column(str_enum(Filing, 16), default=Filing.NONE)
     # Where the filing holds (GB/T 2260 code or prefix region); blank: anywhere.
     filed_region_code: Mapped[str] = mapped_column(String(6), default="")
+    # 医疗救助对象: 特困 / 低保 persons get the medical-assistance fund's share (policy permitting).
+    assistance: Mapped[AssistanceCategory] = mapped_column(
+        str_enum(AssistanceCategory, 24), default=AssistanceCategory.NONE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -93,6 +96,7 @@ class Accumulator(Base):
     hifp_pay: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     hifmi_pay: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     hifmi_base: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    maf_pay: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     admissions: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -103,6 +107,7 @@ class Settlement(Base):
     __tablename__ = "settlement"
     __table_args__ = (
         Index("ix_settlement_fund_region_month", "fund_region_code", "settled_month"),
+        Index("ix_settlement_fund_region_reversed_month", "fund_region_code", "reversed_month"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -129,6 +134,7 @@ class Settlement(Base):
     hifp_pay: Mapped[Decimal] = mapped_column(Money)
     hifmi_pay: Mapped[Decimal] = mapped_column(Money)
     hifmi_base: Mapped[Decimal] = mapped_column(Money)
+    maf_pay: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     fund_pay_sumamt: Mapped[Decimal] = mapped_column(Money)
     psn_part_amt: Mapped[Decimal] = mapped_column(Money)
     acct_pay: Mapped[Decimal] = mapped_column(Money)
@@ -139,6 +145,8 @@ class Settlement(Base):
     settled_by: Mapped[str] = mapped_column(String(64), default="")
     reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reversal_reason: Mapped[ReversalReason | None] = mapped_column(str_enum(ReversalReason, 24))
+    # YYYY-MM (China time) of the reversal: a later month's clearing shows it as an adjustment.
+    reversed_month: Mapped[str | None] = mapped_column(String(7))
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -152,6 +160,7 @@ class SettlementEvent(Base):
     kind: Mapped[SettlementEventKind] = mapped_column(str_enum(SettlementEventKind, 16))
     hifp_pay_change: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     hifmi_pay_change: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    maf_pay_change: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     admissions_change: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[ReversalReason | None] = mapped_column(str_enum(ReversalReason, 24))
     note: Mapped[str] = mapped_column(Text, default="")
@@ -173,11 +182,29 @@ class Payment(Base):
     paid_by: Mapped[str] = mapped_column(String(64), default="")
 
 
+class Refund(Base):
+    """A refund of the patient's cash payment after its settlement was reversed 退费, recorded
+    against the receipt (no outside gateway); appended, never rewritten."""
+
+    __tablename__ = "settlement_refund"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("settlement_payment.id"), unique=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"), index=True)
+    refund_no: Mapped[str] = mapped_column(String(32), unique=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    method: Mapped[PaymentMethod] = mapped_column(str_enum(PaymentMethod, 16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    refunded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    refunded_by: Mapped[str] = mapped_column(String(64), default="")
+
+
 __all__ = [
     "Accumulator",
     "Coverage",
     "Payment",
     "PaymentMethod",
+    "Refund",
     "ReversalReason",
     "Settlement",
     "SettlementEvent",

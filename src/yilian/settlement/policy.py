@@ -21,11 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from yilian.errors import InvalidInput, NotFound
 from yilian.patients.models import InsuranceScheme
 from yilian.settlement.engine import (
+    AssistanceCategory,
     Band,
     ClassBSource,
     CriticalIllness,
     CutMode,
     Filing,
+    MedicalAssistance,
     OutOfRegion,
     Policy,
     region_prefix,
@@ -103,6 +105,23 @@ class CriticalIllnessFile(_Strict):
         return self
 
 
+class MedicalAssistanceFile(_Strict):
+    """医疗救助: a share per assistance category of the in-scope self-pay left after the
+    pooled and critical-illness funds, and the assistance fund's annual cap per person."""
+
+    ratio: dict[AssistanceCategory, Share]
+    annual_cap: Yuan
+
+    @model_validator(mode="after")
+    def _categories(self) -> MedicalAssistanceFile:
+        if not self.ratio:
+            raise ValueError("medical_assistance.ratio needs at least one assistance category "
+                             "(extreme_poverty, subsistence)")
+        if AssistanceCategory.NONE in self.ratio:
+            raise ValueError("medical_assistance.ratio: 'none' is not an assistance category")
+        return self
+
+
 class PolicyFile(_Strict):
     """The YAML format of a policy (see the README for every key)."""
 
@@ -123,6 +142,7 @@ class PolicyFile(_Strict):
     consortium_continuous_deductible: bool = False
     critical_illness: CriticalIllnessFile | None = None
     personal_account: bool = False
+    medical_assistance: MedicalAssistanceFile | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> PolicyFile:
@@ -166,6 +186,8 @@ class PolicyFile(_Strict):
                 layer.threshold, tuple(Band(b.up_to, b.ratio) for b in layer.bands), layer.cap
             ),
             personal_account=self.personal_account,
+            medical_assistance=None if self.medical_assistance is None else MedicalAssistance(
+                dict(self.medical_assistance.ratio), self.medical_assistance.annual_cap),
         )
 
 

@@ -1,5 +1,5 @@
-"""Settlement REST API: settle at discharge (2207), reverse (2208), estimate, pay, coverage,
-clearing. Thin routes: the rules live in service.py, permissions in the rule table."""
+"""Settlement REST API: settle at discharge (2207), reverse (2208), estimate, pay, refund,
+coverage, clearing. Thin routes: the rules live in service.py, permissions in the rule table."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from yilian.settlement.schemas import (
     EstimateRequest,
     PaymentCreate,
     PaymentRead,
+    RefundCreate,
+    RefundRead,
     ReverseRequest,
     SettlementRead,
     SettleRequest,
@@ -101,6 +103,17 @@ def pay(
     payment = settlements.pay(session, principal=principal, settlement=settlement,
                               method=data.method)
     return PaymentRead.model_validate(payment)
+
+
+@router.post("/settlements/{settlement_id}/refund", response_model=RefundRead,
+             status_code=201)
+def refund(
+    data: RefundCreate, settlement: CurrentSettlement, session: DbSession, principal: Clerk
+) -> RefundRead:
+    """退费: give back the patient's payment of a reversed settlement, against its receipt."""
+    done = settlements.refund(session, principal=principal, settlement=settlement,
+                              method=data.method, note=data.note)
+    return RefundRead.model_validate(done)
 
 
 @router.post("/estimates", response_model=EstimateRead)

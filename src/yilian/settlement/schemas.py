@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ from pydantic import BeforeValidator, Field
 from yilian.patients.models import InsuranceScheme
 from yilian.schemas import ReadModel, WriteModel
 from yilian.settlement.engine import (
+    AssistanceCategory,
     Bill,
     BillLine,
     Filing,
@@ -35,8 +37,8 @@ Amount = Annotated[Decimal, BeforeValidator(_exact), Field(ge=0, max_digits=14, 
 Quantity = Annotated[Decimal, BeforeValidator(_exact), Field(gt=0, max_digits=12, decimal_places=4)]
 SLIP_FIELDS = (
     "medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt",
-    "act_pay_dedc", "hifp_pay", "hifmi_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay",
-    "psn_cash_pay",
+    "act_pay_dedc", "hifp_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt",
+    "acct_pay", "psn_cash_pay",
 )
 
 
@@ -55,6 +57,7 @@ class YearToDateIn(WriteModel):
     admissions: Annotated[int, Field(ge=0)] = 0
     hifmi_pay: Amount = Decimal(0)
     hifmi_base: Amount = Decimal(0)
+    maf_pay: Amount = Decimal(0)
 
 
 class BillFile(WriteModel):
@@ -69,6 +72,7 @@ class BillFile(WriteModel):
     year_to_date: YearToDateIn = YearToDateIn()
     consortium_deductible_paid: Amount = Decimal(0)
     account_balance: Amount = Decimal(0)
+    assistance: AssistanceCategory = AssistanceCategory.NONE
     lines: Annotated[list[BillLineIn], Field(min_length=1, max_length=2000)]
 
     def to_bill(self) -> Bill:
@@ -82,9 +86,11 @@ class BillFile(WriteModel):
             treatment_region=self.treatment_region,
             admission_date=self.admission_date,
             lines=engine_lines(self.lines),
-            year_to_date=YearToDate(ytd.hifp_pay, ytd.admissions, ytd.hifmi_pay, ytd.hifmi_base),
+            year_to_date=YearToDate(ytd.hifp_pay, ytd.admissions, ytd.hifmi_pay, ytd.hifmi_base,
+                                    ytd.maf_pay),
             consortium_deductible_paid=self.consortium_deductible_paid,
             account_balance=self.account_balance,
+            assistance=self.assistance,
         )
 
 
@@ -191,6 +197,7 @@ class SettlementRead(ReadModel):
     settled_by: str
     reversed_at: datetime | None = None
     reversal_reason: ReversalReason | None = None
+    reversed_month: str | None = None
     paid_at: datetime | None = None
     slip: dict[str, Any]
 
@@ -210,6 +217,7 @@ class CoverageRead(ReadModel):
     card_number: str
     filing: Filing
     effective_filing: Filing
+    assistance: AssistanceCategory = AssistanceCategory.NONE
 
 
 class CoverageWrite(WriteModel):
@@ -220,6 +228,7 @@ class CoverageWrite(WriteModel):
     card_number: Annotated[str, Field(max_length=32)] = ""
     filing: Filing = Filing.NONE
     filed_region_code: Annotated[str, Field(pattern=r"^(\d{6})?$")] = ""
+    assistance: AssistanceCategory = AssistanceCategory.NONE  # 医疗救助对象类别
 
 
 class PaymentCreate(WriteModel):
@@ -240,17 +249,49 @@ class PaymentRead(ReadModel):
     paid_by: str
 
 
+class RefundCreate(WriteModel):
+    """Refund the patient's payment of a reversed settlement (退费)."""
+
+    method: PaymentMethod = PaymentMethod.CASHIER
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class RefundRead(ReadModel):
+    """A refund, against the receipt it gives back."""
+
+    id: int
+    settlement_id: int
+    payment_id: int
+    refund_no: str
+    amount: Decimal
+    method: PaymentMethod
+    note: str
+    refunded_at: datetime
+    refunded_by: str
+
+
+class ClearingLine(enum.StrEnum):
+    """A line of the clearing report."""
+
+    SETTLEMENTS = "settlements"  # 本月结算
+    ADJUSTMENT = "adjustment"  # 冲正调整: this month's reversal of an earlier month's settlement
+
+
 class ClearingRow(ReadModel):
-    """What one fund owes one treatment institution for a month."""
+    """What one fund owes one treatment institution for a month, or (an adjustment line, all
+    amounts and the count negative) what it takes back of an earlier month."""
 
     fund_region_code: str
     month: str
     institution_id: int
     institution_code: str
     institution_name: str
+    line: ClearingLine = ClearingLine.SETTLEMENTS
+    adjusts_month: str | None = None  # the earlier month an adjustment line corrects
     settlements: int
     medfee_sumamt: Decimal
     hifp_pay: Decimal
     hifmi_pay: Decimal
+    maf_pay: Decimal
     fund_pay_sumamt: Decimal
     psn_part_amt: Decimal

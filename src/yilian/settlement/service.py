@@ -27,6 +27,7 @@ from yilian.auth.permissions import Action, Principal, authorize
 from yilian.config import Settings
 from yilian.db import utcnow
 from yilian.errors import Conflict, InvalidInput, NotFound
+from yilian.fhir.dates import CHINA_STANDARD_TIME
 from yilian.patients import service as patients
 from yilian.registry import service as registry
 from yilian.registry.models import Institution
@@ -36,6 +37,7 @@ from yilian.settlement.models import (
     Accumulator,
     Payment,
     PaymentMethod,
+    Refund,
     ReversalReason,
     Settlement,
     SettlementEvent,
@@ -86,7 +88,8 @@ def check_person(session: Session, principal: Principal, person_id: int) -> None
 def _year_to_date(row: Accumulator | None) -> engine.YearToDate:
     if row is None:
         return engine.YearToDate()
-    return engine.YearToDate(row.hifp_pay, row.admissions, row.hifmi_pay, row.hifmi_base)
+    return engine.YearToDate(row.hifp_pay, row.admissions, row.hifmi_pay, row.hifmi_base,
+                             row.maf_pay)
 
 
 def _accumulator(session: Session, *, person_id: int, year: int) -> Accumulator | None:
@@ -140,6 +143,7 @@ def compute_slip(
         lines=tuple(lines),
         year_to_date=year_to_date,
         consortium_deductible_paid=consortium_deductible_paid,
+        assistance=insurance.assistance,
     )
     return engine.settle(policy=policy, catalogue=catalogue, bill=bill), insurance
 
@@ -230,6 +234,7 @@ def settle_bill(
     accumulator.hifp_pay += slip.hifp_pay
     accumulator.hifmi_pay += slip.hifmi_pay
     accumulator.hifmi_base += slip.hifmi_base
+    accumulator.maf_pay += slip.maf_pay
     accumulator.admissions += 1
     settlement = Settlement(
         idempotency_key=request.idempotency_key, bill_hash=fingerprint,
@@ -242,7 +247,7 @@ def settle_bill(
         settled_month=f"{request.discharge_date:%Y-%m}",
         policy_version=slip.policy_version, catalogue_version=slip.catalogue_version,
         medfee_sumamt=slip.medfee_sumamt, hifp_pay=slip.hifp_pay, hifmi_pay=slip.hifmi_pay,
-        hifmi_base=slip.hifmi_base, fund_pay_sumamt=slip.fund_pay_sumamt,
+        hifmi_base=slip.hifmi_base, maf_pay=slip.maf_pay, fund_pay_sumamt=slip.fund_pay_sumamt,
         psn_part_amt=slip.psn_part_amt, acct_pay=slip.acct_pay, psn_cash_pay=slip.psn_cash_pay,
         bill=request.model_dump(mode="json"), slip=slip_json(slip),
         settled_by=principal.username,
@@ -251,7 +256,8 @@ def settle_bill(
     session.flush()
     session.add(SettlementEvent(
         settlement_id=settlement.id, kind=SettlementEventKind.SETTLED,
-        hifp_pay_change=slip.hifp_pay, hifmi_pay_change=slip.hifmi_pay, admissions_change=1,
+        hifp_pay_change=slip.hifp_pay, hifmi_pay_change=slip.hifmi_pay,
+        maf_pay_change=slip.maf_pay, admissions_change=1,
         actor=principal.username,
     ))
     session.flush()
@@ -317,19 +323,24 @@ def reverse(
     if settlement.status is not SettlementStatus.SETTLED:
         raise Conflict("already_reversed", f"结算单 {settlement.id} 已冲正",
                        f"Settlement {settlement.id} is already reversed")
-    if settlement.paid_at is not None:
-        raise Conflict("already_paid", f"结算单 {settlement.id} 患者已缴费，须先退费再冲正",
-                       f"Settlement {settlement.id} is paid; refund it before reversing")
+    # A paid settlement may be reversed too: the patient's payment is then refunded (refund).
     accumulator.hifp_pay -= settlement.hifp_pay
     accumulator.hifmi_pay -= settlement.hifmi_pay
     accumulator.hifmi_base -= settlement.hifmi_base
+    accumulator.maf_pay -= settlement.maf_pay
     accumulator.admissions -= 1
     settlement.status = SettlementStatus.REVERSED
     settlement.reversed_at = utcnow()
+    # The clearing month of the reversal (China time, never before the settlement's own): a
+    # later month's clearing takes the money back; the earlier, perhaps paid, stays as it was.
+    settlement.reversed_month = max(
+        f"{settlement.reversed_at.astimezone(CHINA_STANDARD_TIME):%Y-%m}",
+        settlement.settled_month)
     settlement.reversal_reason = reason
     session.add(SettlementEvent(
         settlement_id=settlement.id, kind=SettlementEventKind.REVERSED,
         hifp_pay_change=-settlement.hifp_pay, hifmi_pay_change=-settlement.hifmi_pay,
+        maf_pay_change=-settlement.maf_pay,
         admissions_change=-1, reason=reason, note=note.strip(), actor=principal.username,
     ))
     session.flush()
@@ -364,6 +375,51 @@ def pay(
     return payment
 
 
+def refund(
+    session: Session, *, principal: Principal, settlement: Settlement,
+    method: PaymentMethod = PaymentMethod.CASHIER, note: str = "",
+) -> Refund:
+    """退费: give back the patient's cash payment of a reversed settlement, recorded against
+    its receipt (no outside gateway); once per receipt."""
+    authorize(principal, Action.SETTLEMENT_SETTLE, [settlement.institution_id])
+    if settlement.status is not SettlementStatus.REVERSED:
+        raise Conflict("not_reversed", "结算单未冲正，不能退费（须先冲正）",
+                       "Only a reversed settlement's payment is refunded (reverse it first)")
+    payment = payment_of(session, settlement_id=settlement.id)
+    if payment is None:
+        raise Conflict("not_paid", "该结算单患者未缴费，无需退费",
+                       "The patient did not pay this settlement: nothing to refund")
+    if refund_of(session, settlement_id=settlement.id) is not None:
+        raise Conflict("already_refunded", f"收据 {payment.receipt_no} 已退费",
+                       f"Receipt {payment.receipt_no} is already refunded")
+    refunded_at = utcnow()
+    row = Refund(payment_id=payment.id, settlement_id=settlement.id,
+                 refund_no=f"T{refunded_at:%Y%m}{settlement.id:08d}", amount=payment.amount,
+                 method=method, note=note.strip(), refunded_at=refunded_at,
+                 refunded_by=principal.username)
+    try:
+        with session.begin_nested():  # a twin request refunded it meanwhile: one refund only
+            session.add(row)
+    except IntegrityError:
+        raise Conflict("already_refunded", f"收据 {payment.receipt_no} 已退费",
+                       f"Receipt {payment.receipt_no} is already refunded") from None
+    _audit(session, "settlement.refund", settlement)
+    return row
+
+
+def refund_of(session: Session, *, settlement_id: int) -> Refund | None:
+    """The refund of a settlement's payment, if made."""
+    return session.scalars(select(Refund).where(Refund.settlement_id == settlement_id)).first()
+
+
+def refunds_of(session: Session, *, settlement_ids: Sequence[int]) -> dict[int, Refund]:
+    """The refunds of several settlements, by settlement id."""
+    if not settlement_ids:
+        return {}
+    rows = session.scalars(select(Refund).where(Refund.settlement_id.in_(settlement_ids)))
+    return {row.settlement_id: row for row in rows}
+
+
 def payment_of(session: Session, *, settlement_id: int) -> Payment | None:
     """The receipt of a settlement, if paid."""
     return session.scalars(select(Payment).where(Payment.settlement_id == settlement_id)).first()
@@ -394,6 +450,7 @@ def coverage_read(
         scheme=insurance.scheme, card_number=insurance.card_number, filing=insurance.filing,
         effective_filing=coverage.effective_filing(
             insurance, treatment_region=where, on_date=on_date or utcnow().date()),
+        assistance=insurance.assistance,
     )
 
 

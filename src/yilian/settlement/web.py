@@ -200,6 +200,7 @@ def _slip_page(request: Request, session: Session, principal: Principal,
     return _page(request, session, "settlement/slip.html", {
         "s": settlement, "slip": settlement.slip, "person": person, "institution": institution,
         "payment": settlements.payment_of(session, settlement_id=settlement.id),
+        "refund": settlements.refund_of(session, settlement_id=settlement.id),
         "history": settlements.history(session, settlement_id=settlement.id),
         "reasons": list(ReversalReason), "error": error,
         "is_patient": principal.role is Role.PATIENT,
@@ -215,7 +216,11 @@ def mine(request: Request, session: DbSession, principal: CurrentPrincipal) -> H
         rows = []
     owed = sum((row.psn_cash_pay for row in rows
                 if row.paid_at is None and row.status.value == "settled"), Decimal("0.00"))
-    return _page(request, session, "settlement/mine.html", {"rows": rows, "owed": owed})
+    refunds = settlements.refunds_of(session, settlement_ids=[row.id for row in rows])
+    due = sum((row.psn_cash_pay for row in rows if row.paid_at is not None
+               and row.status.value == "reversed" and row.id not in refunds), Decimal("0.00"))
+    return _page(request, session, "settlement/mine.html", {
+        "rows": rows, "owed": owed, "refunds": refunds, "refund_due": due})
 
 
 @router.get("/clearing", response_class=HTMLResponse)
@@ -265,6 +270,23 @@ def reverse(request: Request, session: DbSession, principal: CurrentPrincipal,
         return _slip_page(request, session, principal, found, status_code=error.status_code,
                           error=error.message(current_language.get()))
     flash(request, N_("Settlement reversed; the year-to-date totals were given back."))
+    return RedirectResponse(f"/settlement/{settlement_id}", status_code=303)
+
+
+@router.post("/{settlement_id}/refund", response_class=HTMLResponse)
+def refund(request: Request, session: DbSession, principal: CurrentPrincipal,
+           settlement_id: int, note: Annotated[str, Form(max_length=500)] = "") -> Response:
+    """退费 of a reversed settlement's payment, at the cashier."""
+    authorize(principal, Action.SETTLEMENT_SETTLE)
+    found = settlements.get_or_raise(session, principal, settlement_id=settlement_id)
+    try:
+        with session.begin_nested():
+            settlements.refund(session, principal=principal, settlement=found,
+                               method=PaymentMethod.CASHIER, note=note)
+    except YilianError as error:
+        return _slip_page(request, session, principal, found, status_code=error.status_code,
+                          error=error.message(current_language.get()))
+    flash(request, N_("Refund recorded against the receipt."))
     return RedirectResponse(f"/settlement/{settlement_id}", status_code=303)
 
 
