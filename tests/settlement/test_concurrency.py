@@ -4,19 +4,18 @@ and twin requests with one idempotency key settle once (real threads, real conne
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import bearer
+from tests.live import serve
 from tests.settlement.setup import build, post_json, settle_body
 from yilian.app import create_app
 from yilian.config import Settings
@@ -34,19 +33,11 @@ BIG_BILL = [{"code": "330100001", "qty": 30, "unit_price": "1200.00"}]
 def live(settings: Settings) -> Iterator[str]:
     """A real server on the test database, on a free loopback port."""
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                           ws="none", lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    app.state.engine.dispose()
+    try:
+        with serve(app) as base:
+            yield base
+    finally:
+        app.state.engine.dispose()
 
 
 def _in_parallel(base: str, headers: dict[str, str], bodies: list[Any]) -> list[tuple[int, Any]]:
