@@ -8,26 +8,15 @@ from yilian.db import utcnow
 from yilian.referrals import rules
 from yilian.referrals.models import Direction
 from yilian.registry import agreements
-from yilian.registry.models import CONSORTIUM_TYPES, AgreementType, Institution, PartyRole
+from yilian.registry.models import CONSORTIUM_TYPES, AgreementType, Institution
 
 DIRECTING_AGREEMENTS = CONSORTIUM_TYPES | {AgreementType.TRUSTEESHIP}
 
 
 def place_of(session: Session, *, institution: Institution) -> rules.Place:
     """An institution as direction sees it: level, parent and whom it leads."""
-    found, _ = agreements.list_agreements(
-        session,
-        where=agreements.AgreementFilter(institution_id=institution.id,
-                                         active_on=utcnow().date()),
-        limit=500,
-    )
-    leads: set[int] = set()
-    for agreement in found:
-        if agreement.type not in DIRECTING_AGREEMENTS:
-            continue
-        roles = {party.institution_id: party.role for party in agreement.parties}
-        if roles.get(institution.id) is PartyRole.LEAD:
-            leads |= {i for i, role in roles.items() if role is PartyRole.MEMBER}
+    leads = agreements.led_members(session, institution_id=institution.id,
+                                   on=utcnow().date(), types=DIRECTING_AGREEMENTS)
     return rules.Place(institution.id, institution.level, institution.parent_id,
                        frozenset(leads))
 

@@ -6,13 +6,13 @@ flush never commit). Institutions and departments are found through ``registry.s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from yilian.errors import Conflict, InvalidInput, NotFound
 from yilian.registry.models import (
@@ -93,6 +93,30 @@ def list_agreements(
         statement.order_by(Agreement.start_date.desc(), Agreement.code).offset(offset).limit(limit)
     ).all()
     return rows, total
+
+
+def led_members(
+    session: Session, *, institution_id: int, on: date, types: Collection[AgreementType]
+) -> frozenset[int]:
+    """Institutions bound as members by an agreement of these types that this one leads and
+    that is in force on ``on`` (one query of ids; no agreement objects)."""
+    lead = aliased(AgreementParty)
+    member = aliased(AgreementParty)
+    rows = session.scalars(
+        select(member.institution_id)
+        .join(Agreement, Agreement.id == member.agreement_id)
+        .join(lead, lead.agreement_id == Agreement.id)
+        .where(
+            lead.institution_id == institution_id,
+            lead.role == PartyRole.LEAD,
+            member.role == PartyRole.MEMBER,
+            Agreement.type.in_(list(types)),
+            Agreement.status == AgreementStatus.ACTIVE,
+            Agreement.start_date <= on,
+            or_(Agreement.end_date.is_(None), Agreement.end_date >= on),
+        )
+    )
+    return frozenset(rows)
 
 
 def get_agreement_or_raise(session: Session, *, agreement_id: int) -> Agreement:
