@@ -231,3 +231,25 @@ def test_beds_documents_and_the_escalation_command(
     result = runner.invoke(app, ["referrals", "escalate"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"escalated 1 overdue referrals: [{rid}]"
+
+
+def test_a_draft_stays_with_the_referrer_until_it_is_sent(
+    client: TestClient, world: World
+) -> None:
+    draft = client.post(API, headers=world.county, json=chest_pain_referral(world, draft=True))
+    assert draft.status_code == 201, draft.text
+    rid = draft.json()["id"]
+    fhir_tasks = "/fhir/r4/Task"
+
+    def receiver_sees() -> tuple[int, bool, bool]:
+        one = client.get(f"{API}/{rid}", headers=world.beijing).status_code
+        incoming = client.get(API, headers=world.beijing, params={"box": "incoming"}).json()
+        tasks = client.get(fhir_tasks, headers=world.beijing).json()
+        return (one, any(r["id"] == rid for r in incoming["items"]),
+                any(e["resource"]["id"] == str(rid) for e in tasks.get("entry", [])))
+
+    assert client.get(f"{API}/{rid}", headers=world.county).status_code == 200
+    assert receiver_sees() == (404, False, False)
+    sent = client.post(f"{API}/{rid}/submit", headers=world.county, json={})
+    assert sent.status_code == 200, sent.text
+    assert receiver_sees() == (200, True, True)

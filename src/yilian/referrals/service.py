@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -178,20 +178,22 @@ def _start_clock(settings: Settings, referral: Referral, now: datetime) -> None:
 
 
 def visible(principal: Principal) -> Any:
-    """The condition on referrals the principal may see: either side's institution."""
+    """The condition on referrals the principal may see: the referring side always, the
+    receiving side once the referral was sent (a draft is the referrer's own notes)."""
     if principal.is_network_wide:
         return None
     reach = sorted(principal.institution_ids)
     return or_(Referral.referring_institution_id.in_(reach),
-               Referral.target_institution_id.in_(reach))
+               and_(Referral.target_institution_id.in_(reach),
+                    Referral.status != TaskStatus.DRAFT))
 
 
 def can_see(principal: Principal, referral: Referral) -> bool:
-    """Whether the principal works at either institution of the referral (or network-wide)."""
-    return principal.is_network_wide or bool(
-        {referral.referring_institution_id, referral.target_institution_id}
-        & principal.institution_ids
-    )
+    """Whether the principal may see the referral (the same rule as :func:`visible`)."""
+    if principal.is_network_wide or referral.referring_institution_id in principal.institution_ids:
+        return True
+    return (referral.target_institution_id in principal.institution_ids
+            and referral.status is not TaskStatus.DRAFT)
 
 
 def get(session: Session, *, referral_id: int) -> Referral | None:
