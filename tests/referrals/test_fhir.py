@@ -145,9 +145,9 @@ def test_posting_a_task_for_a_draft_request_sends_it_and_a_second_task_is_a_conf
             assert outcome["issue"][0]["diagnostics"] == code
             zh, en = outcome["issue"][0]["details"]["text"].split(" / ", 1)
             assert zh and en and zh != en
-    # Only the referring side starts the workflow.
+    # Only the referring side starts the workflow: to the receiver a draft does not exist.
     assert client.post(f"{FHIR}/Task", json=_task_for(world, rid),
-                       headers=world.beijing | JSON).status_code == 403
+                       headers=world.beijing | JSON).status_code == 404
     assert client.get(f"{FHIR}/ServiceRequest/{rid}",
                       headers=world.county).json()["status"] == "draft"
 
