@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -12,6 +13,7 @@ from tests.scheduling.world import World, build
 from tests.web.conftest import BROWSER_ACCEPT, csrf_of, sign_in
 from yilian.cli import app as cli
 from yilian.config import Settings
+from yilian.scheduling.models import AppointmentStatus, AppointmentStatusChange
 
 
 @pytest.fixture
@@ -87,3 +89,36 @@ def test_the_patient_pages_show_slots_the_code_and_the_notice(
     assert result.exit_code == 0, result.output
     assert "20 slots created" in result.output
     assert runner.invoke(cli, ["scheduling", "mark-noshow"]).exit_code == 0
+
+
+def test_a_patient_cancels_over_the_api_with_a_reason_kept_in_the_history(
+    client: TestClient, world: World, session: Session
+) -> None:
+    song = bearer(client, world.song.username)
+    slots = client.get("/api/v1/scheduling/slots",
+                       params={"practitioner_id": world.expert.id, "day": str(world.tuesday)},
+                       headers=song).json()
+    def book(slot: dict[str, object]) -> dict[str, object]:
+        made = client.post("/api/v1/scheduling/appointments", json={"slot_id": slot["id"]},
+                           headers=song)
+        assert made.status_code == 201, made.text
+        return dict(made.json())
+
+    first = book(slots[0])
+    with_reason = client.post(f"/api/v1/scheduling/appointments/{first['id']}/cancel",
+                              json={"reason": "家中有事，改约下周"}, headers=song)
+    assert with_reason.status_code == 200, with_reason.text
+    assert with_reason.json()["status"] == "cancelled"
+    second = book(slots[1])  # one a day per department: free again after the cancellation
+    plain = client.post(f"/api/v1/scheduling/appointments/{second['id']}/cancel", headers=song)
+    assert plain.status_code == 200 and plain.json()["status"] == "cancelled"
+    notes = dict(session.execute(
+        select(AppointmentStatusChange.appointment_id, AppointmentStatusChange.note)
+        .where(AppointmentStatusChange.to_status == AppointmentStatus.CANCELLED)).all())
+    assert notes[first["id"]].endswith("家中有事，改约下周")
+    assert notes[second["id"]] == f"cancelled by {world.song.username}"
+    # The slots are free again for the next patient.
+    again = client.get("/api/v1/scheduling/slots",
+                       params={"practitioner_id": world.expert.id, "day": str(world.tuesday)},
+                       headers=song).json()
+    assert {slots[0]["id"], slots[1]["id"]} <= {s["id"] for s in again if s["status"] == "free"}

@@ -28,6 +28,7 @@ from yilian.scheduling.models import Appointment, ClinicSession, Slot, SlotStatu
 from yilian.scheduling.schemas import (
     AppointmentCreate,
     AppointmentRead,
+    CancelRequest,
     CheckinRequest,
     ClinicSessionCreate,
     ClinicSessionRead,
@@ -252,11 +253,12 @@ def read_appointment(appointment: CurrentAppointment) -> Appointment:
 @router.post("/appointments/{appointment_id}/cancel", response_model=AppointmentRead)
 def cancel(
     appointment: CurrentAppointment, session: DbSession, settings: AppSettings,
-    principal: CurrentPrincipal, now: Now,
+    principal: CurrentPrincipal, now: Now, body: CancelRequest | None = None,
 ) -> Appointment:
-    """Cancel before the cut-off; the slot is free again."""
+    """Cancel before the cut-off, optionally with a reason kept in the appointment's
+    history; the slot is free again."""
     return scheduling.cancel(session, principal=principal, appointment=appointment,
-                             settings=settings, now=now)
+                             settings=settings, now=now, reason=body.reason if body else "")
 
 
 @router.post("/appointments/{appointment_id}/status", response_model=AppointmentRead)

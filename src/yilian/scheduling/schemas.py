@@ -150,6 +150,12 @@ class StatusChange(WriteModel):
     note: str = Field(default="", max_length=200)
 
 
+class CancelRequest(WriteModel):
+    """Why an appointment is cancelled (optional for the patient, kept in its history)."""
+
+    reason: str = Field(default="", max_length=200)
+
+
 class CheckinRequest(WriteModel):
     """Self check-in by appointment code or resident ID."""
 
