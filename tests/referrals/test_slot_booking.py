@@ -9,10 +9,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import make_department
+from tests.factories import make_department, make_institution
 from tests.referrals.conftest import World, chest_pain_referral
 from yilian.db import utcnow
-from yilian.registry.models import Institution
+from yilian.registry import service as registry
+from yilian.registry.models import Institution, PractitionerTitle
+from yilian.registry.schemas import PractitionerCreate
 from yilian.scheduling import service as scheduling
 from yilian.scheduling.models import Appointment, HalfDay, Slot, SlotStatus
 from yilian.scheduling.slots import SessionPlan
@@ -137,3 +139,42 @@ def test_the_referring_doctor_books_a_slot_of_the_receiving_department_once_acce
     again = client.post(f"{API}/{rid}/book", json={"slot_id": cardiology_slot.id},
                         headers=world.county)
     assert again.status_code == 409
+
+
+def test_a_beijing_experts_clinic_at_the_county_campus_is_bookable_inside_the_referral(
+    client: TestClient, world: World, session: Session
+) -> None:
+    today = (utcnow() + timedelta(hours=8)).date()
+    campus = make_institution(session, code="BJ-T-HL", parent_code="BJ-T", level=2)
+    campus_cardiology = make_department(session, campus, code="CARD-HL")
+    local_doctor = registry.create_practitioner(session, data=PractitionerCreate(
+        code="HL-LOCAL", name="赵医生", sex="female", title=PractitionerTitle.ATTENDING_PHYSICIAN,
+        specialty="cardiology", institution_code=campus.code, department_code="CARD-HL"))
+    clinics = [scheduling.create_session(session, principal=None, plan=SessionPlan(
+        practitioner_id=practitioner_id, department_id=campus_cardiology.id,
+        weekday=(today + timedelta(days=3)).weekday(), half_day=half_day, start=start,
+        slot_minutes=15, slot_count=2, valid_from=today))
+        for practitioner_id, half_day, start in (
+            (world.head_practitioner_id, HalfDay.MORNING, time(8, 0)),  # visiting from Beijing
+            (local_doctor.id, HalfDay.AFTERNOON, time(14, 0)))]  # the campus's own doctor
+    scheduling.generate(session, today=today, horizon_days=7, clinic_sessions=clinics)
+    session.commit()
+    visiting, local = (session.scalars(select(Slot).where(Slot.clinic_session_id == clinic.id)
+                                       .order_by(Slot.start_at)).first() for clinic in clinics)
+    assert visiting is not None and local is not None
+
+    rid = _accepted(client, world)
+    # The county doctor is offered the Beijing expert's clinic at the campus, named as such.
+    page = client.get(f"/referrals/{rid}", headers=world.county).text
+    assert f'<option value="{visiting.id}">' in page and campus.name in page
+    assert f'<option value="{local.id}">' not in page
+    # The campus's own clinic is not the receiving hospital's to give inside this referral.
+    refused = client.post(f"{API}/{rid}/book", json={"slot_id": local.id}, headers=world.county)
+    assert refused.status_code == 422 and refused.json()["code"] == "slot_elsewhere"
+    booked = client.post(f"{API}/{rid}/book", json={"slot_id": visiting.id},
+                         headers=world.county)
+    assert booked.status_code == 200, booked.text
+    appointment = session.scalars(select(Appointment).where(
+        Appointment.slot_id == visiting.id)).one()
+    assert booked.json()["appointment_ref"] == f"Appointment/{appointment.id}"
+    assert appointment.person_id == world.person_id

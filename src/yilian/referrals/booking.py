@@ -18,17 +18,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yilian.auth.permissions import Principal
+from yilian.db import utcnow
 from yilian.errors import Conflict, InvalidInput
 from yilian.referrals import service as referrals
 from yilian.referrals.events import RecordedEvent
 from yilian.referrals.models import Referral
 from yilian.referrals.schemas import BookingBody
 from yilian.referrals.states import ReferralAction, Side, next_status
+from yilian.registry import service as registry
+from yilian.registry.models import Practitioner
 from yilian.scheduling import service as scheduling
-from yilian.scheduling.models import BookingSource
+from yilian.scheduling.models import BookingSource, Slot
 
 
 def booking_side(principal: Principal, referral: Referral) -> Side:
@@ -82,21 +86,67 @@ def book(session: Session, principal: Principal, *, referral: Referral,
                                 note=data.note, changes=changes, acting_for=side)
 
 
-def _book_slot(session: Session, principal: Principal, *, referral: Referral, slot_id: int,
-               side: Side) -> dict[str, Any]:
-    """Book a slot of the receiving institution for the referred patient; the link fields.
+def slot_fits(session: Session, referral: Referral, slot: Slot, *, side: Side) -> None:
+    """Refuse a slot the referral cannot use (422 with the reason).
 
-    The receiver may choose any of its departments; the referrer only the department the
-    referral was accepted by, when it names one.
+    A slot fits when its clinic is held by the receiving institution, or at one of its
+    campuses by one of the receiving institution's own experts (a Beijing expert's clinic
+    at the county campus). The receiver may choose any of its departments; the referrer
+    only the department the referral was accepted by, when it names one (at a campus: a
+    clinic of one of that department's experts).
     """
-    slot = scheduling.get_slot_or_raise(session, slot_id=slot_id)
-    if slot.clinic_session.institution_id != referral.target_institution_id:
-        raise InvalidInput("slot_elsewhere", "该号源不属于接收机构",
-                           "That slot is not at the receiving institution")
-    if side is Side.REFERRER and referral.target_department_id not in (None,
-                                                                       slot.department_id):
+    held_at = slot.clinic_session.institution_id
+    at_home = held_at == referral.target_institution_id
+    expert = registry.get_practitioner_or_raise(session, practitioner_id=slot.practitioner_id)
+    at_campus = (
+        not at_home
+        and held_at in _campus_ids(session, referral.target_institution_id)
+        and expert.institution_id == referral.target_institution_id
+    )
+    if not (at_home or at_campus):
+        raise InvalidInput("slot_elsewhere", "该号源不属于接收机构或其院区的本院专家",
+                           "That slot is not a clinic of the receiving institution or of "
+                           "its experts at its campuses")
+    department = slot.department_id if at_home else expert.department_id
+    if side is Side.REFERRER and referral.target_department_id not in (None, department):
         raise InvalidInput("slot_other_department", "该号源不属于接收科室",
                            "That slot is not in the receiving department")
+
+
+def _campus_ids(session: Session, institution_id: int) -> set[int]:
+    return {c.id for c in registry.campuses_of(session, institution_id=institution_id)}
+
+
+def bookable_slots(session: Session, referral: Referral, *, limit: int = 20) -> list[Slot]:
+    """The receiving department's free slots for the book step, soonest first: its own
+    clinics and its experts' clinics at the receiving institution's campuses."""
+    if referral.target_department_id is None:
+        return []
+    after = utcnow()
+    own = scheduling.free_slots(session, after=after,
+                                department_id=referral.target_department_id, limit=limit)
+    campuses = _campus_ids(session, referral.target_institution_id)
+    away: list[Slot] = []
+    if campuses:
+        experts = session.scalars(
+            select(Practitioner.id).where(
+                Practitioner.department_id == referral.target_department_id,
+                Practitioner.institution_id == referral.target_institution_id,
+            )
+        ).all()
+        for campus_id in sorted(campuses):
+            for expert_id in experts:
+                away += scheduling.free_slots(session, after=after, practitioner_id=expert_id,
+                                              institution_id=campus_id, limit=limit)
+    return sorted({slot.id: slot for slot in own + away}.values(),
+                  key=lambda slot: (slot.start_at, slot.id))[:limit]
+
+
+def _book_slot(session: Session, principal: Principal, *, referral: Referral, slot_id: int,
+               side: Side) -> dict[str, Any]:
+    """Book a fitting slot (see :func:`slot_fits`) for the referred patient; the link fields."""
+    slot = scheduling.get_slot_or_raise(session, slot_id=slot_id)
+    slot_fits(session, referral, slot, side=side)
     appointment = scheduling.book(
         session, principal=principal, slot_id=slot.id, person_id=referral.person_id,
         source=BookingSource.REFERRAL, source_ref=f"ServiceRequest/{referral.id}",

@@ -313,9 +313,9 @@ def referral_detail(request: Request, session: DbSession, principal: CurrentPrin
                    for d in department_ids}
     # The receiving department's free clinic slots, for the "book" step (the referrer books
     # only these: see booking.py).
-    free_slots = (scheduling.free_slots(session, after=utcnow(),
-                                        department_id=referral.target_department_id, limit=20)
-                  if ReferralAction.BOOK in allowed and referral.target_department_id else [])
+    free_slots = (booking.bookable_slots(session, referral, limit=20)
+                  if ReferralAction.BOOK in allowed else [])
+    ids += [slot.clinic_session.institution_id for slot in free_slots]
     experts = {pid: registry.get_practitioner_or_raise(session, practitioner_id=pid)
                for pid in {slot.practitioner_id for slot in free_slots}}
     return _page(request, session, "referrals/detail.html", {
