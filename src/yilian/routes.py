@@ -64,5 +64,6 @@ def include_all(app: FastAPI) -> None:
     app.include_router(scheduling_api.router)
     app.include_router(scheduling_fhir.router)
     app.include_router(scheduling_web.router)
+    app.include_router(consultations_api.counts_router)
     app.include_router(consultations_api.router)
     app.include_router(consultations_web.router)

@@ -268,3 +268,27 @@ def test_a_request_is_overdue_past_its_deadline_and_escalated_once(
     kinds = session.scalars(select(Notification.kind).join(
         InboxItem, InboxItem.notification_id == Notification.id)).all()
     assert "consultation.escalated" in kinds
+
+
+def test_counts_by_kind_and_institution_with_response_times_and_referrals_up(
+    client: TestClient, net: Network,
+) -> None:
+    referred = _signed_by_all(client, net)
+    client.post(f"{API}/{referred}/referral", json={"consent_recorded": True},
+                headers=net.world.county)
+    declined = int(str(requested(client, net, kind="single", target_specialty="")["id"]))
+    client.post(f"{API}/{declined}/decline", json={"reason": "请先完善冠脉 CTA"},
+                headers=net.coordinator)
+    requested(client, net, kind="case_discussion", target_specialty="cardiology")
+    shown = client.get(f"{API}/counts", headers=net.coordinator)
+    assert shown.status_code == 200, shown.text
+    got = shown.json()
+    assert got["total"] == 3
+    assert {r["key"]: r["count"] for r in got["by_kind"]} == {
+        "mdt": 1, "single": 1, "case_discussion": 1}
+    assert {r["key"]: r["count"] for r in got["by_specialty"]} == {"cardiology": 2, "": 1}
+    assert got["by_requesting_institution"] == [{"key": str(net.world.county_id), "count": 3}]
+    assert got["answered"] == 2 and got["median_response_minutes"] is not None
+    assert (got["reported"], got["referred_up"], got["kept_local"]) == (1, 1, 0)
+    # A clinician (here the township's) may not count.
+    assert client.get(f"{API}/counts", headers=net.world.township).status_code == 403

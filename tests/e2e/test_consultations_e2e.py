@@ -118,7 +118,8 @@ def test_a_county_mdt_ends_in_the_referral_the_experts_recommend(
             expert.get_by_role("link", name="撰写会诊报告").click()
             expert.get_by_label("所见").fill("造影示三支病变，SYNTAX 评分 33 分")
             expert.get_by_label("会诊意见").fill("糖尿病合并复杂三支病变，外科搭桥获益更大")
-            expert.get_by_label("建议", exact=True).fill("转北京大学人民医院心外科行冠状动脉旁路移植术")
+            expert.get_by_label("建议", exact=True).fill(
+                "转北京大学人民医院心外科行冠状动脉旁路移植术")
             expert.get_by_label("建议上转患者").check()
             expert.get_by_role("button", name="保存并签署").click()
         else:

@@ -67,6 +67,7 @@ class Action(enum.StrEnum):
     CONSULTATION_REQUEST = "consultation.request"  # ask, attach, cancel (requesting side)
     CONSULTATION_COORDINATE = "consultation.coordinate"  # accept, assign, schedule, close
     CONSULTATION_GIVE = "consultation.give"  # an assigned expert: start, write, sign
+    CONSULTATION_COUNTS = "consultation.counts"  # the analytics counts
 
 
 class Scope(enum.Enum):
@@ -184,6 +185,9 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
     },
     Action.CONSULTATION_COORDINATE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
     Action.CONSULTATION_GIVE: {Role.CLINICIAN: OWN},
+    Action.CONSULTATION_COUNTS: {
+        Role.PLATFORM_ADMIN: N, Role.COMMISSION_ANALYST: N, Role.HOSPITAL_ADMIN: OWN,
+    },
 }
 
 ROLE_NAMES: Mapping[Role, tuple[str, str]] = {

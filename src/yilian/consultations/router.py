@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from yilian.auth.permissions import Action, Principal
 from yilian.config import Settings
-from yilian.consultations import availability
+from yilian.consultations import availability, counts
 from yilian.consultations import report as reports
 from yilian.consultations import service as consultations
 from yilian.consultations.models import Consultation, ConsultationStatus
@@ -26,6 +26,7 @@ from yilian.consultations.schemas import (
     AmendmentBody,
     AmendmentRead,
     AttendanceRead,
+    ConsultationCounts,
     ConsultationCreate,
     ConsultationRead,
     ConsultationSummary,
@@ -48,6 +49,9 @@ from yilian.schemas import Page
 
 router = APIRouter(prefix="/api/v1/consultations", tags=["consultations"],
                    dependencies=[RequirePermission(Action.CONSULTATION_READ)])
+# The counts answer analysts too, who read no single consultation: their own router,
+# included before the one above so "/counts" is not taken for a consultation id.
+counts_router = APIRouter(prefix="/api/v1/consultations", tags=["consultations"])
 Offset = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
@@ -102,6 +106,13 @@ def read_of(session: Session, settings: Settings, consultation: Consultation,
         "documents": [DocumentRead.model_validate(d)
                       for d in reports.list_documents(session, consultation=consultation)],
     })
+
+
+@counts_router.get("/counts", response_model=ConsultationCounts)
+def consultation_counts(session: DbSession, principal: Annotated[
+        Principal, RequirePermission(Action.CONSULTATION_COUNTS)]) -> ConsultationCounts:
+    """By kind, institution and specialty; response times; referred up vs kept local."""
+    return counts.counts(session, principal)
 
 
 @router.post("", response_model=ConsultationRead, status_code=201)

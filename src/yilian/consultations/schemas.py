@@ -200,3 +200,25 @@ class ConsultationRead(ConsultationSummary):
     events: list[EventRead] = Field(default_factory=list)
     report: ReportRead | None = None
     documents: list[DocumentRead] = Field(default_factory=list)
+
+
+class CountRow(ReadModel):
+    """One group of a count: its key (a kind, an institution id, a specialty) and size."""
+
+    key: str
+    count: int
+
+
+class ConsultationCounts(ReadModel):
+    """Consultations for analytics."""
+
+    total: int
+    by_kind: list[CountRow]
+    by_requesting_institution: list[CountRow]
+    by_target_institution: list[CountRow]
+    by_specialty: list[CountRow]
+    answered: int
+    median_response_minutes: float | None
+    reported: int
+    referred_up: int = Field(description="Reported consultations that led to a referral")
+    kept_local: int
