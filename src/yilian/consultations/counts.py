@@ -5,9 +5,10 @@ ones, how many ended in a referral up and how many stayed local."""
 from __future__ import annotations
 
 from statistics import median
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from yilian.audit import service as audit
 from yilian.auth.permissions import Action, Principal, authorize
@@ -18,7 +19,8 @@ from yilian.consultations.schemas import ConsultationCounts, CountRow
 REPORTED = (ConsultationStatus.REPORTED, ConsultationStatus.CLOSED)
 
 
-def _grouped(session: Session, principal: Principal, column: object) -> list[CountRow]:
+def _grouped(session: Session, principal: Principal,
+             column: InstrumentedAttribute[Any]) -> list[CountRow]:
     statement = select(column, func.count(Consultation.id)).group_by(column)
     condition = consultations.visible(principal)
     if condition is not None:

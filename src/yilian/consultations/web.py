@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -406,3 +406,33 @@ def refer(request: Request, session: DbSession, settings: AppSettings,
                                                               kind=wanted))
     flash(request, N_("A draft referral was made from the report: check it and send it."))
     return RedirectResponse(f"/referrals/{referral.id}", status_code=303)
+
+
+# ---------------------------------------------------------------- documents
+
+
+@router.post("/{consultation_id}/documents", response_class=HTMLResponse)
+async def attach(request: Request, session: DbSession, settings: AppSettings,
+                 principal: CurrentPrincipal, consultation_id: int,
+                 file: UploadFile) -> Response:
+    """Attach a medical record (PDF, JPEG or PNG)."""
+    consultation = consultations.get_or_raise(session, principal,
+                                              consultation_id=consultation_id)
+    content = await file.read(settings.consultation_document_max_bytes + 1)
+    reports.attach_document(session, settings, principal, consultation=consultation,
+                            filename=file.filename or "", content=content)
+    flash(request, N_("Document attached."))
+    return RedirectResponse(f"/consultations/{consultation.id}#documents", status_code=303)
+
+
+@router.get("/{consultation_id}/documents/{document_id}")
+def download(session: DbSession, principal: CurrentPrincipal, consultation_id: int,
+             document_id: int) -> Response:
+    """Download an attached document (audited)."""
+    consultation = consultations.get_or_raise(session, principal,
+                                              consultation_id=consultation_id)
+    document = reports.read_document(session, consultation=consultation,
+                                     document_id=document_id)
+    return Response(document.content, media_type=document.content_type, headers={
+        "Content-Disposition": f'attachment; filename="document-{document.id}"',
+        "X-Content-Type-Options": "nosniff"})
