@@ -11,10 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.factories import PASSWORD, bearer, make_user
+from tests.factories import PASSWORD, make_user
 from tests.referrals.conftest import World, build_world
 from yilian.auth import service as users
-from yilian.auth.models import Role
+from yilian.auth.models import Role, User
+from yilian.auth.security import issue_token
 from yilian.config import Settings
 from yilian.registry import service as registry
 from yilian.registry.models import Institution, PractitionerTitle
@@ -40,7 +41,7 @@ def build_network(session: Session, settings: Settings, client: TestClient) -> N
     tertiary = session.get(Institution, world.tertiary_id)
     assert tertiary is not None
     coordinator = make_user(session, role=Role.HOSPITAL_ADMIN, institution=tertiary)
-    ids, names = [], []
+    ids, accounts = [], []
     for code, name, specialty in (("BJ-T-E1", "李心内", "cardiology"),
                                   ("BJ-T-E2", "王心外", "cardiac_surgery"),
                                   ("BJ-T-E3", "赵影像", "radiology")):
@@ -51,10 +52,19 @@ def build_network(session: Session, settings: Settings, client: TestClient) -> N
                             role=Role.CLINICIAN, institution_code="BJ-T",
                             practitioner_code=code)
         ids.append(expert.id)
-        names.append(user.username)
+        accounts.append(user)
     session.commit()
-    return Network(world=world, coordinator=bearer(client, coordinator.username),
-                   expert_ids=ids, experts=[bearer(client, n) for n in names])
+    return Network(world=world, coordinator=_minted(settings, coordinator), expert_ids=ids,
+                   experts=[_minted(settings, user) for user in accounts])
+
+
+def _minted(settings: Settings, user: User) -> dict[str, str]:
+    """A bearer header issued directly (sign-in itself is tested in tests/auth): each
+    password check is a deliberately slow argon2 verification."""
+    token = issue_token(secret_key=settings.resolved_secret_key(), user_id=user.id,
+                        role=user.role.value, token_version=user.token_version,
+                        minutes=settings.access_token_minutes)
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
