@@ -72,8 +72,8 @@ def free_starts(session: Session, *, practitioner_ids: list[int], after: datetim
                 minutes: int, zone: str, days: int = 14, count: int = 8,
                 except_consultation_id: int | None = None,
                 day_opens: time = time(8), day_closes: time = time(18)) -> list[datetime]:
-    """The first working-hour start times (on the half hour, local time) at which every
-    expert is free for ``minutes``: what the coordinator is offered."""
+    """The first working-day start times (Monday to Friday, on the half hour, local time)
+    at which every expert is free for ``minutes``: what the coordinator is offered."""
     local = ZoneInfo(zone)
     horizon = after + timedelta(days=days)
     taken = clashes(session, practitioner_ids=practitioner_ids, start=after, end=horizon,
@@ -84,7 +84,7 @@ def free_starts(session: Session, *, practitioner_ids: list[int], after: datetim
     while len(found) < count and day <= horizon.astimezone(local).date():
         moment = datetime.combine(day, day_opens, tzinfo=local)
         closes = datetime.combine(day, day_closes, tzinfo=local)
-        while moment + length <= closes and len(found) < count:
+        while day.weekday() < 5 and moment + length <= closes and len(found) < count:
             if moment > after and not any(overlaps(b.start, b.end, moment, moment + length)
                                            for b in taken):
                 found.append(moment)

@@ -29,3 +29,29 @@ def name_of(member: enum.Enum, language: str) -> str:
     if names is None:
         return str(member.value)
     return names[1] if language == "en" else names[0]
+
+
+EVENT_NAMES: Final[dict[str, tuple[str, str]]] = {
+    "created": ("提交申请", "requested"),
+    "accept": ("受理并分配专家", "accepted, experts assigned"),
+    "decline": ("拒绝", "declined"),
+    "schedule": ("排期", "scheduled"),
+    "start": ("开始会诊", "session started"),
+    "joined": ("进入会诊室", "joined the session"),
+    "signed": ("签署报告", "signed the report"),
+    "sign_off": ("全部专家已签署", "signed by every expert"),
+    "amended": ("追加补充说明", "amended the report"),
+    "referred": ("据报告发起转诊", "started a referral"),
+    "document": ("上传资料", "attached a document"),
+    "escalated": ("超时升级", "escalated, overdue"),
+    "close": ("结束", "closed"),
+    "cancel": ("撤销", "cancelled"),
+}
+
+
+def event_name(action: str, language: str) -> str:
+    """A timeline entry's name in the language."""
+    names = EVENT_NAMES.get(action)
+    if names is None:
+        return action
+    return names[1] if language == "en" else names[0]

@@ -53,7 +53,8 @@ Short = Annotated[str, Form(max_length=200)]
 def _page(request: Request, session: Session, template: str, context: dict[str, Any],
           *, status_code: int = 200) -> HTMLResponse:
     language = current_language.get()
-    helpers = {"name_of": lambda member: labels.name_of(member, language), "china": CHINA}
+    helpers = {"name_of": lambda member: labels.name_of(member, language), "china": CHINA,
+               "event_name": lambda action: labels.event_name(action, language)}
     return render_page(request, session, template, {**helpers, **context},
                        status_code=status_code)
 
@@ -244,6 +245,7 @@ def detail(request: Request, session: DbSession, settings: AppSettings,
         "c": consultation, "people": [p for p in people if p is not None],
         "sides": sides, "actions": allowed, "A": ConsultationAction,
         "candidates": candidates, "offered": offered, "experts": experts,
+        "named": set(_ids(consultation.requested_expert_ids)),
         "institutions": _institutions(session, [consultation]),
         "overdue": consultations.is_overdue(consultation, utcnow()),
         "room_url": consultations.room_url(settings, consultation),
