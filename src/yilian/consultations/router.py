@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from yilian.auth.permissions import Action, Principal
 from yilian.config import Settings
-from yilian.consultations import availability, counts
+from yilian.consultations import availability, counts, room
 from yilian.consultations import report as reports
 from yilian.consultations import service as consultations
 from yilian.consultations.models import Consultation, ConsultationStatus
@@ -97,7 +97,7 @@ def read_of(session: Session, settings: Settings, consultation: Consultation,
         "room_url": consultations.room_url(settings, consultation),
         "experts": [ExpertRead.model_validate(e) for e in consultation.experts],
         "attendance": [AttendanceRead.model_validate(a)
-                       for a in consultations.attendance(session, consultation=consultation)],
+                       for a in room.attendance(session, consultation=consultation)],
         "events": [EventRead.model_validate(e) for e in consultation.events],
         "report": None if report is None else ReportRead.model_validate(report).model_copy(
             update={"signatures": [SignatureRead.model_validate(s) for s in report.signatures],
@@ -204,7 +204,7 @@ def start(consultation: CurrentConsultation, version: IfMatch, session: DbSessio
 def join(consultation: CurrentConsultation, session: DbSession, settings: AppSettings,
          principal: CurrentPrincipal) -> dict[str, str]:
     """Record attendance and give the video room link."""
-    return {"room_url": consultations.attend(session, settings, principal,
+    return {"room_url": room.attend(session, settings, principal,
                                              consultation=consultation)}
 
 

@@ -24,7 +24,6 @@ from yilian.config import Settings
 from yilian.consultations import availability, events, sharing
 from yilian.consultations.models import (
     Consultation,
-    ConsultationAttendance,
     ConsultationExpert,
     ConsultationKind,
     ConsultationPatient,
@@ -34,7 +33,6 @@ from yilian.consultations.schemas import ConsultationCreate
 from yilian.consultations.states import (
     AWAITING_ANSWER,
     ENDED,
-    HOLDS_TIME,
     STATUS_NAMES,
     TRANSITIONS,
     ConsultationAction,
@@ -396,6 +394,15 @@ def decline(session: Session, principal: Principal, *, consultation: Consultatio
     return done
 
 
+def _lock_experts_time(session: Session, *, practitioner_ids: list[int]) -> None:
+    """Lock every assignment of these experts (``FOR UPDATE``, in id order) so two
+    coordinators scheduling sessions that share an expert check and book one after the
+    other: the second then sees the first's time and is refused."""
+    session.execute(select(ConsultationExpert.id)
+                    .where(ConsultationExpert.practitioner_id.in_(practitioner_ids))
+                    .order_by(ConsultationExpert.id).with_for_update()).all()
+
+
 def schedule(session: Session, settings: Settings, principal: Principal, *,
              consultation: Consultation, starts_at: datetime, minutes: int | None = None,
              expected_version: int | None = None) -> Consultation:
@@ -409,6 +416,7 @@ def schedule(session: Session, settings: Settings, principal: Principal, *,
         raise InvalidInput("time_past", "会诊时间须在将来", "The session must be in the future")
     acting_side(principal, consultation, ConsultationAction.SCHEDULE)
     ends_at = starts_at + length
+    _lock_experts_time(session, practitioner_ids=expert_ids(consultation))
     busy = availability.clashes(session, practitioner_ids=expert_ids(consultation),
                                 start=starts_at, end=ends_at, zone=settings.scheduling_timezone,
                                 except_consultation_id=consultation.id)
@@ -458,46 +466,6 @@ def cancel(session: Session, principal: Principal, *, consultation: Consultation
     events.announce(session, consultation=done, what="cancelled", title_zh="已撤销",
                     title_en="cancelled", institution_ids=[done.target_institution_id])
     return done
-
-
-# ---------------------------------------------------------------- session
-
-
-def attend(session: Session, settings: Settings, principal: Principal, *,
-           consultation: Consultation) -> str:
-    """Record that the principal joined the session (once each) and give the room link."""
-    if consultation.status not in HOLDS_TIME:
-        raise Conflict("no_session", "会诊尚未排期或已结束，不能进入会诊室",
-                       "The session is not scheduled or is over; the room is not open")
-    if not (may_act_for(principal, consultation, Side.REQUESTER)
-            or may_act_for(principal, consultation, Side.EXPERT)
-            or may_act_for(principal, consultation, Side.COORDINATOR)):
-        raise PermissionDenied("只有申请方、受邀专家和会诊管理员可以进入会诊室",
-                               "Only the requester, the experts and the coordinator may join",
-                               action=Action.CONSULTATION_READ.value)
-    joined = session.scalars(select(ConsultationAttendance).where(
-        ConsultationAttendance.consultation_id == consultation.id,
-        ConsultationAttendance.user_id == principal.user_id)).first()
-    if joined is None:
-        session.add(ConsultationAttendance(
-            consultation_id=consultation.id, user_id=principal.user_id,
-            username=principal.username, institution_id=principal.institution_id,
-            practitioner_id=principal.practitioner_id))
-        events.record_event(session, consultation=consultation, principal=principal,
-                            action="joined")
-        audit.record(session, action="consultation.join", entity_type="consultation",
-                     entity_id=str(consultation.id),
-                     institution_id=consultation.target_institution_id,
-                     patient_id=consultation.person_id)
-        session.flush()
-    return room_url(settings, consultation)
-
-
-def attendance(session: Session, *, consultation: Consultation) -> list[ConsultationAttendance]:
-    """Who joined the session, in order."""
-    return list(session.scalars(select(ConsultationAttendance).where(
-        ConsultationAttendance.consultation_id == consultation.id)
-        .order_by(ConsultationAttendance.id)))
 
 
 def escalate_overdue(session: Session, *, now: datetime | None = None) -> list[Consultation]:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from yilian.auth.permissions import Action, Principal, authorize
-from yilian.consultations import availability, labels
+from yilian.consultations import availability, labels, room
 from yilian.consultations import report as reports
 from yilian.consultations import service as consultations
 from yilian.consultations.models import Consultation, ConsultationKind, ConsultationStatus
@@ -249,7 +249,7 @@ def detail(request: Request, session: DbSession, settings: AppSettings,
         "institutions": _institutions(session, [consultation]),
         "overdue": consultations.is_overdue(consultation, utcnow()),
         "room_url": consultations.room_url(settings, consultation),
-        "attendance": consultations.attendance(session, consultation=consultation),
+        "attendance": room.attendance(session, consultation=consultation),
         "report": report, "signed": reports.is_signed(report),
         "signed_by": {s.practitioner_id for s in report.signatures} if report else set(),
         "documents": reports.list_documents(session, consultation=consultation),
@@ -318,7 +318,7 @@ def join(request: Request, session: DbSession, settings: AppSettings,
     """Record attendance, then open the video room."""
     consultation = consultations.get_or_raise(session, principal,
                                               consultation_id=consultation_id)
-    url = consultations.attend(session, settings, principal, consultation=consultation)
+    url = room.attend(session, settings, principal, consultation=consultation)
     return RedirectResponse(url, status_code=303)
 
 
