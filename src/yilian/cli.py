@@ -17,6 +17,7 @@ from yilian.audit import service as audit
 from yilian.auth import service as users
 from yilian.auth.models import Role
 from yilian.config import get_settings
+from yilian.consultations.cli import consultations_app
 from yilian.db import make_engine, make_sessionmaker, transaction
 from yilian.errors import YilianError
 from yilian.notify.cli import notify_app
@@ -42,6 +43,7 @@ app.add_typer(settlement_app, name="settlement")
 app.add_typer(results_app, name="results")
 app.add_typer(referrals_app, name="referrals")
 app.add_typer(scheduling_app, name="scheduling")
+app.add_typer(consultations_app, name="consultations")
 
 T = TypeVar("T")
 # Documented in the README; demo databases only. Production accounts come from `users create`.

@@ -96,6 +96,21 @@ class Settings(BaseSettings):
     referral_share_days: int = Field(default=180, ge=1)
     referral_follow_up_share_days: int = Field(default=30, ge=1)
     referral_document_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Consultations: answer deadlines by urgency (the coordinator accepts or declines), the
+    # video room link (``{token}`` is a random room token, never a patient or record id),
+    # a session's default length, how long an open consultation shares the patients'
+    # records at most (closing, declining or cancelling ends it at once), and uploads.
+    consultation_deadline_emergency_minutes: int = Field(default=30, ge=1)
+    consultation_deadline_urgent_minutes: int = Field(default=4 * 60, ge=1)
+    consultation_deadline_routine_minutes: int = Field(default=48 * 60, ge=1)
+    consultation_room_url_template: str = Field(
+        default="https://meet.yilian.invalid/room/{token}",
+        description="The hospital video system's room URL; must contain {token}.",
+        pattern=r".*\{token\}.*",
+    )
+    consultation_session_minutes: int = Field(default=60, ge=10, le=8 * 60)
+    consultation_share_days: int = Field(default=30, ge=1)
+    consultation_document_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # Scheduling: slots are generated this many days ahead; a patient may hold this many
     # appointments with one department per day and cancel until this many hours before;
     # self check-in opens and closes this many minutes around the slot's start.

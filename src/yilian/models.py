@@ -2,6 +2,7 @@
 
 from yilian.audit.models import AuditEvent
 from yilian.auth.models import LoginAttempt, User, WebSession
+from yilian.consultations.models import Consultation  # its module holds every table of it
 from yilian.db import Base
 from yilian.notify.models import (
     InboxItem,
@@ -72,6 +73,7 @@ __all__ = [
     "Base",
     "BedCensus",
     "ClinicSession",
+    "Consultation",
     "Coverage",
     "Department",
     "DiagnosticReport",

@@ -8,6 +8,8 @@ from yilian import apidocs
 from yilian.audit import router as audit_api
 from yilian.auth import router as auth_api
 from yilian.auth import web as auth_web
+from yilian.consultations import router as consultations_api
+from yilian.consultations import web as consultations_web
 from yilian.fhir import router as fhir_api
 from yilian.hl7v2 import build_router as hl7v2_router
 from yilian.notify import router as notify_api
@@ -62,3 +64,6 @@ def include_all(app: FastAPI) -> None:
     app.include_router(scheduling_api.router)
     app.include_router(scheduling_fhir.router)
     app.include_router(scheduling_web.router)
+    app.include_router(consultations_api.counts_router)
+    app.include_router(consultations_api.router)
+    app.include_router(consultations_web.router)

@@ -62,6 +62,12 @@ class Action(enum.StrEnum):
     APPOINTMENT_BOOK = "scheduling.appointment.book"
     APPOINTMENT_MANAGE = "scheduling.appointment.manage"
     APPOINTMENT_CHECKIN = "scheduling.appointment.checkin"
+    # consultations
+    CONSULTATION_READ = "consultation.read"
+    CONSULTATION_REQUEST = "consultation.request"  # ask, attach, cancel (requesting side)
+    CONSULTATION_COORDINATE = "consultation.coordinate"  # accept, assign, schedule, close
+    CONSULTATION_GIVE = "consultation.give"  # an assigned expert: start, write, sign
+    CONSULTATION_COUNTS = "consultation.counts"  # the analytics counts
 
 
 class Scope(enum.Enum):
@@ -166,6 +172,21 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
         Role.HOSPITAL_ADMIN: OWN,
         Role.CLINICIAN: OWN,
         Role.PATIENT: N,
+    },
+    # consultations: clinicians of either institution read and request; the target
+    # institution's coordinator is its hospital administrator (医务处/远程医学中心 assigns
+    # the experts and sets the time); an assigned expert (a clinician linked to their
+    # practitioner record) writes and signs, which the service checks by name.
+    Action.CONSULTATION_READ: {
+        Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN,
+    },
+    Action.CONSULTATION_REQUEST: {
+        Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN,
+    },
+    Action.CONSULTATION_COORDINATE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    Action.CONSULTATION_GIVE: {Role.CLINICIAN: OWN},
+    Action.CONSULTATION_COUNTS: {
+        Role.PLATFORM_ADMIN: N, Role.COMMISSION_ANALYST: N, Role.HOSPITAL_ADMIN: OWN,
     },
 }
 

@@ -32,7 +32,9 @@ from yilian.scheduling.checkin import (
 from yilian.scheduling.notices import create_notice, notices_for
 from yilian.scheduling.slots import (
     SessionPlan,
+    absent_days,
     add_exception,
+    clinic_hours,
     create_session,
     free_slots,
     generate,
@@ -55,6 +57,7 @@ __all__ = [
     "DESK_SOURCES",
     "SessionPlan",
     "SlotFull",
+    "absent_days",
     "add_exception",
     "attach_stationing",
     "attach_traineeship",
@@ -65,6 +68,7 @@ __all__ = [
     "cancel",
     "cancel_at_desk",
     "check_in",
+    "clinic_hours",
     "create_notice",
     "create_session",
     "create_stationing",

@@ -277,3 +277,45 @@ def next_offers(
             limit=count - len(offered), exclude_ids=[*exclude_ids, *(s.id for s in offered)],
         )
     return offered
+
+
+
+def clinic_hours(
+    session: Session, *, practitioner_id: int, start: datetime, end: datetime,
+    zone: str = DEFAULT_ZONE,
+) -> list[tuple[datetime, datetime, ClinicSession]]:
+    """When the expert holds clinic between start and end, at any institution: each clinic
+    day's opening and closing (local clock time, returned in UTC) not called off by a
+    holiday or absence. Consultations ask this before taking an expert's time."""
+    local = ZoneInfo(zone)
+    first, last = start.astimezone(local).date(), end.astimezone(local).date()
+    clinics = session.scalars(select(ClinicSession).where(
+        ClinicSession.practitioner_id == practitioner_id)).all()
+    exceptions = session.scalars(select(ScheduleException).where(
+        ScheduleException.start_date <= last, ScheduleException.end_date >= first)).all()
+    hours = []
+    for clinic in clinics:
+        for day in clinic_dates(clinic, first=first, last=last):
+            if _excepted(exceptions, clinic, day):
+                continue
+            opens = datetime.combine(day, clinic.start_time, tzinfo=local)
+            closes = opens + timedelta(minutes=clinic.slot_minutes * clinic.slot_count)
+            if opens < end and start < closes:
+                hours.append((opens.astimezone(UTC), closes.astimezone(UTC), clinic))
+    return sorted(hours, key=lambda entry: entry[0])
+
+
+def absent_days(
+    session: Session, *, practitioner_id: int, first: date, last: date,
+) -> set[date]:
+    """The local days between first and last on which the expert is absent 停诊."""
+    days: set[date] = set()
+    for absence in session.scalars(select(ScheduleException).where(
+            ScheduleException.practitioner_id == practitioner_id,
+            ScheduleException.kind == ExceptionKind.ABSENCE,
+            ScheduleException.start_date <= last, ScheduleException.end_date >= first)):
+        day = max(first, absence.start_date)
+        while day <= min(last, absence.end_date):
+            days.add(day)
+            day += timedelta(days=1)
+    return days
