@@ -1,5 +1,6 @@
 """Every table of Yilian, imported in one place so the metadata is complete."""
 
+from yilian.analytics.models import Encounter, VolumeMonth
 from yilian.audit.models import AuditEvent
 from yilian.auth.models import LoginAttempt, User, WebSession
 from yilian.db import Base
@@ -75,6 +76,7 @@ __all__ = [
     "Coverage",
     "Department",
     "DiagnosticReport",
+    "Encounter",
     "ImagingStudy",
     "InboxItem",
     "Institution",
@@ -110,6 +112,7 @@ __all__ = [
     "Stationing",
     "Traineeship",
     "User",
+    "VolumeMonth",
     "WebSession",
     "WebhookSubscription",
 ]

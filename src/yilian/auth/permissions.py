@@ -62,6 +62,10 @@ class Action(enum.StrEnum):
     APPOINTMENT_BOOK = "scheduling.appointment.book"
     APPOINTMENT_MANAGE = "scheduling.appointment.manage"
     APPOINTMENT_CHECKIN = "scheduling.appointment.checkin"
+    # analytics
+    ENCOUNTER_READ = "analytics.encounter.read"  # patient-level encounters
+    ENCOUNTER_WRITE = "analytics.encounter.write"  # intake: FHIR, HL7 v2 ADT, CSV
+    ANALYTICS_READ = "analytics.read"  # aggregate metrics and dashboards
 
 
 class Scope(enum.Enum):
@@ -166,6 +170,18 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
         Role.HOSPITAL_ADMIN: OWN,
         Role.CLINICIAN: OWN,
         Role.PATIENT: N,
+    },
+    # analytics: hospitals send and read their own encounters; analysts read aggregates only,
+    # for their region (the service narrows a NETWORK scope to the analyst's region).
+    Action.ENCOUNTER_READ: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    Action.ENCOUNTER_WRITE: {
+        Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN,
+    },
+    Action.ANALYTICS_READ: {
+        Role.PLATFORM_ADMIN: N,
+        Role.COMMISSION_ANALYST: N,
+        Role.HOSPITAL_ADMIN: OWN,
+        Role.CLINICIAN: OWN,
     },
 }
 
