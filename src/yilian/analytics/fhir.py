@@ -291,6 +291,14 @@ def _source_id(posted: Any) -> str:
     return str(value)
 
 
+def _status(posted: Any, table: dict[str, EncounterStatus]) -> EncounterStatus:
+    if posted.status not in table:
+        allowed = ", ".join(table)
+        raise _bad(f"status 不支持：{posted.status}（可用 {allowed}）",
+                   f"Unsupported status {posted.status} (use {allowed})")
+    return table[posted.status]
+
+
 def _create(data: dict[str, Any]) -> EncounterCreate:
     try:
         return EncounterCreate.model_validate(data)
@@ -320,7 +328,7 @@ def encounter_in(session: Session, body: dict[str, Any]) -> EncounterCreate:
     period = posted.period
     return _create({
         "resource_type": "Encounter", "source_id": _source_id(posted), "kind": CLASS_OF[code],
-        "status": ENCOUNTER_STATUS[posted.status], "person_id": _person_id(posted),
+        "status": _status(posted, ENCOUNTER_STATUS), "person_id": _person_id(posted),
         "institution_id": institution_id,
         "department_id": department_id or _department_extension(session, posted),
         **_times(period.start if period else None, period.end if period else None)})
@@ -335,7 +343,7 @@ def procedure_in(session: Session, body: dict[str, Any]) -> EncounterCreate:
     start = period.start if period else posted.performedDateTime
     return _create({
         "resource_type": "Procedure", "source_id": _source_id(posted),
-        "kind": EncounterKind.SURGERY, "status": PROCEDURE_STATUS[posted.status],
+        "kind": EncounterKind.SURGERY, "status": _status(posted, PROCEDURE_STATUS),
         "person_id": _person_id(posted), "institution_id": institution_id,
         "department_id": department_id or _department_extension(session, posted),
         **_times(start if isinstance(start, datetime) else None,
