@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from tests.analytics.conftest import HL7, Network, adt, hl7_headers, msa
 from tests.factories import bearer
+from yilian.analytics import history
 from yilian.analytics.models import (
     Encounter,
     EncounterKind,
@@ -148,7 +149,7 @@ def test_hl7_admit_discharge_and_outpatient(client: TestClient, session: Session
     assert session.scalar(select(func.count()).select_from(Encounter)) == 2
 
 
-HISTORY = """institution_code,department_code,patient_number,source_id,kind,status,started_at,ended_at
+HISTORY = ",".join(history.COLUMNS) + """
 BCHBD,PED,BD0001,H1,outpatient,,2021-08-10T09:00,
 BCHBD,PED,BD0002,H2,outpatient,,2022-06-30T23:30,
 BCHBD,,BD0003,H3,outpatient,,2022-07-01T00:30,

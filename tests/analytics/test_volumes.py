@@ -18,7 +18,7 @@ from yilian.analytics import aggregates, history, service
 from yilian.analytics.models import Encounter, VolumeKind, VolumeMonth
 from yilian.cli import app as cli
 
-HEADER = "institution_code,department_code,patient_number,source_id,kind,status,started_at,ended_at"
+HEADER = ",".join(history.COLUMNS)
 PATIENTS = ("BD0001", "BD0002", "BD0003")  # local, Beijing-insured, unknown
 
 
@@ -91,7 +91,8 @@ def test_baseline_ratio_worked_example(client: TestClient, session: Session,
         "from": "2023-01", "to": "2023-12", "institution_id": network.baoding.id})
     text = exported.content.decode("utf-8-sig")
     assert exported.status_code == 200 and "倍数 ratio" in text
-    assert "BCHBD,北京儿童医院保定医院,,outpatient,2023-01,2023-12,247,83,82,82,2021-07,2022-06,100,2.47" in text
+    assert ("BCHBD,北京儿童医院保定医院,,outpatient,2023-01,2023-12,247,83,82,82,"
+            "2021-07,2022-06,100,2.47") in text
     assert "口径 / Definition" in text
 
 
@@ -120,8 +121,8 @@ def test_who_sees_which_institutions(client: TestClient, session: Session,
 def test_aggregate_equals_recount_after_mixed_intake(
     client: TestClient, session: Session, network: Network, runner: CliRunner
 ) -> None:
-    lines = [HEADER, *history_file(5, 7, "outpatient", "MZ"), *history_file(2, 3, "inpatient", "ZY"),
-             *history_file(1, 2, "surgery", "SS")]
+    lines = [HEADER, *history_file(5, 7, "outpatient", "MZ"),
+             *history_file(2, 3, "inpatient", "ZY"), *history_file(1, 2, "surgery", "SS")]
     history.import_encounters(session, text="\n".join(lines) + "\n")
     session.commit()
     his = bearer(client, "bd_his")

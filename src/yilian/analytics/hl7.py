@@ -13,7 +13,8 @@ PV1-44  Admit / visit date-time (YYYYMMDDHHMM[SS], Beijing time unless an offset
         EVN-2 when empty (A01, A04).
 PV1-45  Discharge date-time (A03); EVN-2 when empty.
 
-ADT^A04 without a PV1 only registers the patient, as before. A01 and A03 need PV1.
+ADT^A04 without a PV1, or with one carrying no visit number (PV1-19), only registers the
+patient, as before analytics existed. A01 and A03 need PV1 and PV1-19.
 Answers: AA stored; AE a field is wrong or unknown (the reason names it); AR the account
 may not send encounters for the sending institution.
 """
@@ -153,8 +154,9 @@ def _store(session: Session, inbound: hl7v2.Inbound, registered: hl7v2.Accepted,
 def register_outpatient(session: Session, inbound: hl7v2.Inbound) -> hl7v2.Accepted:
     """ADT^A04: register the patient; with a PV1, also their outpatient (or emergency) visit."""
     registered = patients_hl7.register_patient(session, inbound)
-    if _pv1(inbound, required=False) is None:
-        return registered
+    pv1 = _pv1(inbound, required=False)
+    if pv1 is None or not pv1.value(19):
+        return registered  # a registration only: no visit number, no visit to count
     return _store(session, inbound, registered, default_kind=EncounterKind.OUTPATIENT,
                   discharge=False)
 
