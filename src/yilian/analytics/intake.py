@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from yilian.analytics import aggregates
@@ -20,7 +21,7 @@ from yilian.analytics.aggregates import Counted, beijing_month, patient_origin
 from yilian.analytics.models import Encounter, EncounterKind
 from yilian.analytics.schemas import EncounterCreate
 from yilian.auth.permissions import Action, Principal, authorize
-from yilian.errors import InvalidInput, NotFound
+from yilian.errors import Conflict, InvalidInput, NotFound
 from yilian.patients import service as patients
 from yilian.patients.models import PatientRecord, Person
 from yilian.registry import service as registry
@@ -121,7 +122,15 @@ def record_encounter(session: Session, principal: Principal | None, *,
                                     resource_type=data.resource_type, source_id=data.source_id)
     _fill(encounter, data, person=person, institution=institution)
     if stored is None:
-        session.add(encounter)
+        try:
+            with session.begin_nested():  # a savepoint: the same id sent twice at once
+                session.add(encounter)
+                session.flush()
+        except IntegrityError:
+            raise Conflict("encounter_sent_concurrently",
+                           f"就诊 {data.source_id} 正由另一请求同时写入，请重发",
+                           f"Encounter {data.source_id} was being stored by another request "
+                           "at the same moment; send it again") from None
     session.flush()
     aggregates.apply(session, aggregates.change(before, Counted.of(encounter)))
     return Stored(encounter, created=stored is None)
