@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from yilian.analytics.aggregates import Counted, beijing_month, patient_origin
 from yilian.analytics.models import Encounter, EncounterKind
 from yilian.analytics.schemas import EncounterCreate
 from yilian.auth.permissions import Action, Principal, authorize
+from yilian.db import utcnow
 from yilian.errors import Conflict, InvalidInput, NotFound
 from yilian.patients import service as patients
 from yilian.patients.models import PatientRecord, Person
@@ -164,8 +165,9 @@ def bulk_store(session: Session, rows: Iterable[BulkRow]) -> tuple[int, int]:
     for row in rows:
         by_key.setdefault((row.data.institution_id, row.data.resource_type), []).append(row)
     deltas: aggregates.Deltas = {}
-    inserted = updated = 0
     new_rows: list[dict[str, object]] = []
+    changed: list[dict[str, object]] = []
+    now = utcnow()
     for (institution_id, resource_type), group in by_key.items():
         known = _existing(session, institution_id=institution_id, resource_type=resource_type,
                           source_ids=[r.data.source_id for r in group])
@@ -182,14 +184,15 @@ def bulk_store(session: Session, rows: Iterable[BulkRow]) -> tuple[int, int]:
                 Counted.of(stored) if stored is not None else None, after))
             if stored is None:
                 new_rows.append(values)
-                inserted += 1
             else:
-                for name, value in values.items():
-                    setattr(stored, name, value)
-                updated += 1
+                changed.append({"id": stored.id, **values, "updated_at": now})
     if new_rows:
         session.execute(insert(Encounter), new_rows)  # executemany: one round trip per batch
+    if changed:
+        # By primary key, as executemany: the file's one audit record stands for these rows.
+        session.execute(update(Encounter), changed)
     session.flush()
+    inserted, updated = len(new_rows), len(changed)
     aggregates.apply(session, deltas)
     return inserted, updated
 

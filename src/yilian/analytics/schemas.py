@@ -31,9 +31,9 @@ class EncounterCreate(WriteModel):
     def _ends_after_start(self) -> EncounterCreate:
         if self.started_at.tzinfo is None or (
                 self.ended_at is not None and self.ended_at.tzinfo is None):
-            raise ValueError("times need a UTC offset / 时间须带时区")
+            raise ValueError("时间须带时区 / times need a UTC offset")
         if self.ended_at is not None and self.ended_at < self.started_at:
-            raise ValueError("ended before it started / 结束时间早于开始时间")
+            raise ValueError("结束时间早于开始时间 / ended_at is before started_at")
         return self
 
 
