@@ -176,6 +176,7 @@ def test_volumes_page_in_chinese(client: TestClient, session: Session, network: 
     shown = client.get("/analytics/volumes", params={"from": "2023-01", "to": "2023-12"})
     assert shown.status_code == 200
     assert "服务量" in shown.text and "口径" in shown.text and "2.47×" in shown.text
+    assert 'href="/analytics/volumes" aria-current="page"' in shown.text  # in the menu
     assert "3.46×" in shown.text and "/api/v1/analytics/volumes.csv?from=2023-01" in shown.text
     english = client.get("/analytics/volumes", params={"from": "2023-01", "to": "2023-12",
                                                        "lang": "en"})
