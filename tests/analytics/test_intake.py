@@ -130,6 +130,7 @@ def test_hl7_admit_discharge_and_outpatient(client: TestClient, session: Session
     new_patient = adt("A04", "C5", patient="BD0009", pv1=False).replace(
         "PID|1||BD0009^^^BCHBD^PI", "PID|1||BD0009^^^BCHBD^PI||孙小丽||20180404|F")
     assert send(new_patient)[0] == "AA"
+    assert send(adt("A04", "C6", patient="BD0003", visit=""))[0] == "AA"  # PV1, no PV1-19
     assert session.scalar(select(func.count()).select_from(Encounter)) == 2
     outpatient = session.scalar(select(Encounter).where(Encounter.source_id == "MZ0100"))
     assert outpatient is not None and outpatient.origin is PatientOrigin.OUT_OF_REGION
