@@ -13,6 +13,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from yilian import migrate
+from yilian.analytics.cli import analytics_app
 from yilian.audit import service as audit
 from yilian.auth import service as users
 from yilian.auth.models import Role
@@ -44,6 +45,7 @@ app.add_typer(results_app, name="results")
 app.add_typer(referrals_app, name="referrals")
 app.add_typer(scheduling_app, name="scheduling")
 app.add_typer(consultations_app, name="consultations")
+app.add_typer(analytics_app, name="analytics")
 
 T = TypeVar("T")
 # Documented in the README; demo databases only. Production accounts come from `users create`.

@@ -1,5 +1,6 @@
 """Every table of Yilian, imported in one place so the metadata is complete."""
 
+from yilian.analytics.models import Encounter, VolumeMonth
 from yilian.audit.models import AuditEvent
 from yilian.auth.models import LoginAttempt, User, WebSession
 from yilian.consultations.models import Consultation  # its module holds every table of it
@@ -77,6 +78,7 @@ __all__ = [
     "Coverage",
     "Department",
     "DiagnosticReport",
+    "Encounter",
     "ImagingStudy",
     "InboxItem",
     "Institution",
@@ -112,6 +114,7 @@ __all__ = [
     "Stationing",
     "Traineeship",
     "User",
+    "VolumeMonth",
     "WebSession",
     "WebhookSubscription",
 ]

@@ -5,6 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from yilian import apidocs
+from yilian.analytics import fhir as analytics_fhir
+from yilian.analytics import hl7 as analytics_hl7
+from yilian.analytics import router as analytics_api
+from yilian.analytics import web as analytics_web
 from yilian.audit import router as audit_api
 from yilian.auth import router as auth_api
 from yilian.auth import web as auth_web
@@ -34,7 +38,9 @@ from yilian.settlement import router as settlement_api
 from yilian.settlement import web as settlement_web
 
 # What POST /hl7/v2 answers: every capability's HL7 v2 message handlers.
-HL7_HANDLERS = (*patients_hl7.HANDLERS, *results_hl7.HANDLERS)
+# Analytics takes over ADT^A04 (it still registers the patient first) and adds A01/A03.
+HL7_HANDLERS = (*analytics_hl7.with_patient_handlers(patients_hl7.HANDLERS),
+                *results_hl7.HANDLERS)
 
 
 def include_all(app: FastAPI) -> None:
@@ -67,3 +73,6 @@ def include_all(app: FastAPI) -> None:
     app.include_router(consultations_api.counts_router)
     app.include_router(consultations_api.router)
     app.include_router(consultations_web.router)
+    app.include_router(analytics_fhir.router)
+    app.include_router(analytics_api.router)
+    app.include_router(analytics_web.router)

@@ -18,7 +18,7 @@ def test_metadata_is_public_and_describes_every_resource(client: TestClient) -> 
     assert set(resources) == {
         "Organization", "Location", "Practitioner", "PractitionerRole", "AuditEvent", "Patient",
         "ServiceRequest", "Task", "DiagnosticReport", "Observation", "ImagingStudy",
-        "Schedule", "Slot", "Appointment", *settlement,
+        "Schedule", "Slot", "Appointment", *settlement, "Encounter", "Procedure",
     }
     for name, entry in resources.items():
         codes = [i["code"] for i in entry["interaction"]]
@@ -31,6 +31,9 @@ def test_metadata_is_public_and_describes_every_resource(client: TestClient) -> 
     for name in ("Claim", "ClaimResponse"):
         assert {p["name"] for p in resources[name]["searchParam"]} == {
             "_id", "patient", "created", "use", "status"}
+    for name in ("Encounter", "Procedure"):  # analytics intake
+        assert [i["code"] for i in resources[name]["interaction"]] == [
+            "read", "search-type", "create"]
     organization_params = {p["name"] for p in resources["Organization"]["searchParam"]}
     assert {"_id", "name", "identifier", "type", "partof", "address-state"} <= organization_params
     assert "handling=lenient" in statement["rest"][0]["documentation"]

@@ -417,13 +417,13 @@ def test_unsupported_message_types_events_and_versions_are_rejected(
     client: TestClient, session: Session, network: Network, county_his: dict[str, str],
 ) -> None:
     order = post(client, county_his, message("ORM^O01", "ORD1", "ORC|NW|1"))
-    admit = post(client, county_his, message("ADT^A01", "ADM1", pid()))
+    transfer = post(client, county_his, message("ADT^A02", "TRF1", pid()))
     old = post(client, county_his, a04("OLD1").replace("|P|2.4", "|P|2.2"))
 
     assert (order.field("MSA", 1), order.field("MSA", 2)) == ("AR", "ORD1")
     assert order.field("ERR", 3) == "200^Unsupported message type^HL70357"
     assert order.field("MSH", 9) == "ACK^O01^ACK"
-    assert admit.field("ERR", 3) == "201^Unsupported event code^HL70357"
+    assert transfer.field("ERR", 3) == "201^Unsupported event code^HL70357"
     assert old.field("ERR", 3) == "203^Unsupported version id^HL70357"
     assert old.field("MSH", 12) == "2.2"
     assert counts(session)[0] == 0

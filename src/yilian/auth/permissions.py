@@ -68,6 +68,10 @@ class Action(enum.StrEnum):
     CONSULTATION_COORDINATE = "consultation.coordinate"  # accept, assign, schedule, close
     CONSULTATION_GIVE = "consultation.give"  # an assigned expert: start, write, sign
     CONSULTATION_COUNTS = "consultation.counts"  # the analytics counts
+    # analytics
+    ENCOUNTER_READ = "analytics.encounter.read"  # patient-level encounters
+    ENCOUNTER_WRITE = "analytics.encounter.write"  # intake: FHIR, HL7 v2 ADT, CSV
+    ANALYTICS_READ = "analytics.read"  # aggregate metrics and dashboards
 
 
 class Scope(enum.Enum):
@@ -187,6 +191,18 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
     Action.CONSULTATION_GIVE: {Role.CLINICIAN: OWN},
     Action.CONSULTATION_COUNTS: {
         Role.PLATFORM_ADMIN: N, Role.COMMISSION_ANALYST: N, Role.HOSPITAL_ADMIN: OWN,
+    },
+    # analytics: hospitals send and read their own encounters; analysts read aggregates only,
+    # for their region (the service narrows a NETWORK scope to the analyst's region).
+    Action.ENCOUNTER_READ: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN},
+    Action.ENCOUNTER_WRITE: {
+        Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN, Role.CLINICIAN: OWN,
+    },
+    Action.ANALYTICS_READ: {
+        Role.PLATFORM_ADMIN: N,
+        Role.COMMISSION_ANALYST: N,
+        Role.HOSPITAL_ADMIN: OWN,
+        Role.CLINICIAN: OWN,
     },
 }
 

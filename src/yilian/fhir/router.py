@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 
+from yilian.analytics import fhir as analytics_fhir
 from yilian.auth.permissions import Action, Principal
 from yilian.db import utcnow
 from yilian.deps import AppSettings, DbSession, RequirePermission
@@ -38,6 +39,7 @@ HANDLERS: tuple[ResourceHandler, ...] = (
     *results_fhir.HANDLERS,
     *referrals_fhir.HANDLERS,
     *scheduling_fhir.HANDLERS,
+    *analytics_fhir.HANDLERS,
 )
 # Every resource type the CapabilityStatement lists: the generated ones and Patient.
 DECLARATIONS: tuple[ResourceDeclaration, ...] = (

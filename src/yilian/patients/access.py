@@ -8,7 +8,7 @@ registered where. The names here are re-exported by service.py, the capability's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -344,3 +344,17 @@ def revoke_share(
     share.revoked_at = utcnow()
     session.flush()
     return share
+
+
+def records_by_local_id(
+    session: Session, *, institution_id: int, local_ids: Iterable[str]
+) -> dict[str, PatientRecord]:
+    """An institution's records under many of its patient numbers at once (bulk imports)."""
+    wanted = sorted(set(local_ids))
+    found: dict[str, PatientRecord] = {}
+    for start in range(0, len(wanted), 1000):  # keep each IN list within driver limits
+        chunk = wanted[start:start + 1000]
+        found.update((record.local_id, record) for record in session.scalars(
+            select(PatientRecord).where(PatientRecord.institution_id == institution_id,
+                                        PatientRecord.local_id.in_(chunk))))
+    return found

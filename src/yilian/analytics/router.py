@@ -1,0 +1,71 @@
+"""Analytics REST API: the volume metric (JSON or CSV) and encounter intake over REST.
+
+Figures come from the monthly aggregate only; a reader sees the institutions their role
+allows (analysts their region, hospital staff their institution and its campuses).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from yilian.analytics import export
+from yilian.analytics import service as analytics
+from yilian.analytics.models import VolumeKind
+from yilian.analytics.schemas import EncounterCreate, EncounterRead, VolumeReport
+from yilian.auth.permissions import Action, Principal
+from yilian.deps import DbSession, RequirePermission
+
+router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
+
+Reader = Annotated[Principal, RequirePermission(Action.ANALYTICS_READ)]
+Writer = Annotated[Principal, RequirePermission(Action.ENCOUNTER_WRITE)]
+
+
+def volume_query(
+    period_from: Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}$",
+                                             description="First month, YYYY-MM")] = None,
+    period_to: Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-\d{2}$",
+                                           description="Last month, YYYY-MM")] = None,
+    kind: VolumeKind | None = None,
+    institution_id: int | None = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{6}$",
+                                        description="GB/T 2260 region code")] = None,
+    by: Annotated[str, Query(pattern="^(institution|department)$")] = "institution",
+    baseline_from: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    baseline_to: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    agreement_id: int | None = None,
+) -> analytics.VolumeQuery:
+    """The query string of the volume metric."""
+    return analytics.VolumeQuery(
+        period_from=period_from, period_to=period_to, kind=kind, institution_id=institution_id,
+        region_code=region, by_department=by == "department", baseline_from=baseline_from,
+        baseline_to=baseline_to, agreement_id=agreement_id)
+
+
+Volumes = Annotated[analytics.VolumeQuery, Depends(volume_query)]
+
+
+@router.get("/volumes", response_model=VolumeReport)
+def read_volumes(session: DbSession, principal: Reader, query: Volumes) -> VolumeReport:
+    """Visits, admissions, discharges and surgeries per institution (or department) over a
+    period, with the local / out-of-region split, the baseline and the ratio to it."""
+    return analytics.volumes(session, principal, query=query)
+
+
+@router.get("/volumes.csv", response_class=Response)
+def export_volumes(session: DbSession, principal: Reader, query: Volumes) -> Response:
+    """The same table as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese)."""
+    report = analytics.volumes(session, principal, query=query)
+    return Response(export.volumes_csv(report), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="volumes.csv"'})
+
+
+@router.post("/encounters", response_model=EncounterRead, status_code=201)
+def post_encounter(body: EncounterCreate, session: DbSession, principal: Writer,
+                   ) -> EncounterRead:
+    """Store one encounter (the same rules as FHIR and HL7); re-sending updates it."""
+    stored = analytics.record_encounter(session, principal, data=body)
+    return EncounterRead.model_validate(stored.encounter)
