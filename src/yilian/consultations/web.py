@@ -44,6 +44,8 @@ FORM_FIELDS = {
     "target_institution_id": N_("Consult"), "diagnosis_code": N_("Diagnosis (ICD-10)"),
     "diagnosis_text": N_("Diagnosis"), "question": N_("Question for the experts"),
     "clinical_summary": N_("Clinical summary"), "assessment": N_("Expert assessment"),
+    "referral_id": N_("Attached referral number (optional)"),
+    "expert_ids": N_("Experts asked for by name (optional)"),
     "recommendations": N_("Recommendations"),
 }
 Text = Annotated[str, Form(max_length=20000)]
@@ -140,7 +142,10 @@ def _form(request: Request, session: Session, principal: Principal, values: dict
                                                   person_id=int(values["person_id"]))
         except YilianError:
             chosen = None
+    target = values.get("target_institution_id", "")
     return _page(request, session, "consultations/form.html", {
+        "experts": _experts(session, target, values.get("target_specialty", "")),
+        "chosen_experts": set(values.get("expert_ids", "").split(",")),
         "values": values, "error": error, "field_errors": field_errors or {},
         "chosen": chosen, "kinds": list(ConsultationKind), "urgencies": list(Urgency),
         "targets": _targets(session, principal), "diagnoses": icd10.catalogue(),
@@ -155,6 +160,26 @@ def request_form(request: Request, session: DbSession, principal: CurrentPrincip
     return _form(request, session, principal, {
         "person_id": person_id, "kind": ConsultationKind.MDT.value,
         "urgency": Urgency.ROUTINE.value})
+
+
+def _experts(session: Session, target: str, specialty: str) -> list[Any]:
+    """The consulted institution's practitioners, those of the wanted specialty first."""
+    if not target.isdigit():
+        return []
+    found, _ = registry.list_practitioners(
+        session, where=PractitionerFilter(institution_id=int(target)), limit=200)
+    wanted = specialty.strip()
+    return sorted(found, key=lambda p: (bool(wanted) and p.specialty != wanted, p.name))
+
+
+@router.get("/new/experts", response_class=HTMLResponse)
+def expert_choices(request: Request, session: DbSession, principal: CurrentPrincipal,
+                   target_institution_id: str = "", target_specialty: str = "") -> HTMLResponse:
+    """The consulted hospital's experts to name in the request (an htmx fragment)."""
+    authorize(principal, Action.CONSULTATION_REQUEST)
+    return _page(request, session, "consultations/_experts.html", {
+        "experts": _experts(session, target_institution_id, target_specialty),
+        "chosen_experts": set()})
 
 
 def _ids(text: str) -> list[int]:
@@ -175,10 +200,14 @@ def request_save(
     diagnosis_text: Short = "",
     question: Text = "", clinical_summary: Text = "",
     preferred_times: Annotated[str, Form(max_length=500)] = "",
+    referral_id: Annotated[str, Form(max_length=12)] = "",
+    expert_ids: Annotated[list[str] | None, Form(max_length=10)] = None,
 ) -> Response:
     """Send the request; on bad input show the form again with what is wrong."""
     authorize(principal, Action.CONSULTATION_REQUEST)
+    named = [e for e in (expert_ids or []) if e.strip()]
     values = {"person_id": person_id, "other_person_ids": other_person_ids, "kind": kind,
+              "referral_id": referral_id, "expert_ids": ",".join(named),
               "urgency": urgency, "target_institution_id": target_institution_id,
               "target_specialty": target_specialty, "diagnosis_code": diagnosis_code,
               "diagnosis_text": diagnosis_text, "question": question,
@@ -190,8 +219,8 @@ def request_save(
     try:
         data = ConsultationCreate.model_validate(
             {key: value.strip() for key, value in values.items()
-             if value.strip() and key != "other_person_ids"}
-            | {"other_person_ids": _ids(other_person_ids)})
+             if value.strip() and key not in ("other_person_ids", "expert_ids")}
+            | {"other_person_ids": _ids(other_person_ids), "expert_ids": named})
         made = consultations.create(session, settings, principal, data=data)
     except ValidationError as invalid:
         summary, field_errors = form_errors(invalid, FORM_FIELDS)
