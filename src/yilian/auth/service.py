@@ -6,8 +6,9 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, select, true
+from sqlalchemy import CTE, Select, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from yilian.audit import service as audit
@@ -251,18 +252,21 @@ def authenticate(
     return user
 
 
+def _reach(start: Select[Any]) -> CTE:
+    """The institutions ``start`` (a select of one id column) reaches: itself and, however
+    deep the tree goes, the campuses it runs (UNION stops on anything seen twice)."""
+    reach = start.cte("reach", recursive=True)
+    return reach.union(select(Institution.id).join(reach, Institution.parent_id == reach.c.id))
+
+
 def signed_in_principal(session: Session, *, user_id: int, token_version: int) -> Principal | None:
     """The principal of an active user whose credentials carry ``token_version``, else None.
 
     This runs on every authenticated request, so it is one round trip of plain columns: the
     user joined with the institutions they reach (their own and, recursively, its campuses).
     """
-    reach = (
-        select(User.institution_id.label("id"))
-        .where(User.id == user_id, User.institution_id.is_not(None))
-        .cte("reach", recursive=True)
-    )
-    reach = reach.union(select(Institution.id).join(reach, Institution.parent_id == reach.c.id))
+    reach = _reach(select(User.institution_id.label("id"))
+                   .where(User.id == user_id, User.institution_id.is_not(None)))
     rows = session.execute(
         select(User.username, User.role, User.institution_id, User.display_name,
                User.person_id, User.practitioner_id, reach.c.id)
@@ -287,24 +291,16 @@ def signed_in_principal(session: Session, *, user_id: int, token_version: int) -
 
 def principal_for(session: Session, *, user: User) -> Principal:
     """The principal of a user: their institution plus the campuses it runs."""
-    reach: set[int] = set()
+    reach: frozenset[int] = frozenset()
     if user.institution_id is not None:
-        reach.add(user.institution_id)
-        frontier = {user.institution_id}
-        while frontier:  # campuses of campuses, however deep the tree goes
-            children = set(
-                session.scalars(
-                    select(Institution.id).where(Institution.parent_id.in_(frontier))
-                ).all()
-            )
-            frontier = children - reach
-            reach |= children
+        tree = _reach(select(Institution.id).where(Institution.id == user.institution_id))
+        reach = frozenset(session.scalars(select(tree.c.id)))
     return Principal(
         user_id=user.id,
         username=user.username,
         role=user.role,
         institution_id=user.institution_id,
-        institution_ids=frozenset(reach),
+        institution_ids=reach,
         display_name=user.display_name,
         person_id=user.person_id,
         practitioner_id=user.practitioner_id,
@@ -335,14 +331,6 @@ def web_session_user_id(session: Session, *, token: str) -> int | None:
             WebSession.token_hash == _token_hash(token), WebSession.ended_at.is_(None)
         )
     )
-
-
-def web_session_user(session: Session, *, token: str) -> User | None:
-    """The user of an open browser session, or None when it was ended or never existed."""
-    found = session.get(WebSession, _token_hash(token))
-    if found is None or found.ended_at is not None:
-        return None
-    return get(session, user_id=found.user_id)
 
 
 def end_web_session(session: Session, *, token: str) -> None:
