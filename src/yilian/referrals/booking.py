@@ -126,18 +126,15 @@ def bookable_slots(session: Session, referral: Referral, *, limit: int = 20) -> 
     own = scheduling.free_slots(session, after=after,
                                 department_id=referral.target_department_id, limit=limit)
     campuses = _campus_ids(session, referral.target_institution_id)
-    away: list[Slot] = []
-    if campuses:
-        experts = session.scalars(
-            select(Practitioner.id).where(
-                Practitioner.department_id == referral.target_department_id,
-                Practitioner.institution_id == referral.target_institution_id,
-            )
-        ).all()
-        for campus_id in sorted(campuses):
-            for expert_id in experts:
-                away += scheduling.free_slots(session, after=after, practitioner_id=expert_id,
-                                              institution_id=campus_id, limit=limit)
+    experts = session.scalars(
+        select(Practitioner.id).where(
+            Practitioner.department_id == referral.target_department_id,
+            Practitioner.institution_id == referral.target_institution_id,
+        )
+    ).all()
+    away = (scheduling.free_slots(session, after=after, practitioner_ids=experts,
+                                  institution_ids=campuses, limit=limit)
+            if campuses and experts else [])
     return sorted({slot.id: slot for slot in own + away}.values(),
                   key=lambda slot: (slot.start_at, slot.id))[:limit]
 

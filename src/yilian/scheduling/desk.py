@@ -120,9 +120,9 @@ def _desk_context(
     free: list[Slot] = []
     if person is not None and institution is not None and wanted:
         free = scheduling.free_slots(
-            session, after=now, institution_id=institution.id,
+            session, after=now, institution_ids=[institution.id],
             department_id=department_id if department_id in department_ids else None,
-            practitioner_id=practitioner_id if practitioner_id in expert_ids else None,
+            practitioner_ids=[practitioner_id] if practitioner_id in expert_ids else None,
             limit=120)
     zone = ZoneInfo(settings.scheduling_timezone)
     days: dict[date, list[Slot]] = defaultdict(list)

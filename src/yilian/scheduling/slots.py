@@ -9,7 +9,7 @@ free slots (see :func:`yilian.scheduling.notices.create_notice`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -178,23 +178,24 @@ def free_slots(
     session: Session,
     *,
     after: datetime,
-    practitioner_id: int | None = None,
+    practitioner_ids: Collection[int] | None = None,
     department_id: int | None = None,
     limit: int = 100,
     exclude_ids: Sequence[int] = (),
-    institution_id: int | None = None,
+    institution_ids: Collection[int] | None = None,
 ) -> list[Slot]:
-    """Free slots starting after ``after`` of an expert or a department (of clinics held at
-    ``institution_id``, when given), soonest first."""
+    """Free slots starting after ``after`` of these experts or a department (of clinics held
+    at these institutions, when given), soonest first. ``None`` leaves a filter out; an empty
+    collection matches nothing."""
     statement = (
         select(Slot).where(Slot.status == SlotStatus.FREE, Slot.start_at > after)
         .order_by(Slot.start_at, Slot.id).limit(limit)
     )
-    if institution_id is not None:
+    if institution_ids is not None:
         statement = statement.where(Slot.clinic_session_id.in_(
-            select(ClinicSession.id).where(ClinicSession.institution_id == institution_id)))
-    if practitioner_id is not None:
-        statement = statement.where(Slot.practitioner_id == practitioner_id)
+            select(ClinicSession.id).where(ClinicSession.institution_id.in_(institution_ids))))
+    if practitioner_ids is not None:
+        statement = statement.where(Slot.practitioner_id.in_(practitioner_ids))
     if department_id is not None:
         statement = statement.where(Slot.department_id == department_id)
     if exclude_ids:
@@ -269,7 +270,7 @@ def next_offers(
 ) -> list[Slot]:
     """The next free slots of the same expert, else of the same department."""
     after = max(appointment.start_at, datetime.now(UTC))
-    offered = free_slots(session, after=after, practitioner_id=appointment.practitioner_id,
+    offered = free_slots(session, after=after, practitioner_ids=[appointment.practitioner_id],
                          limit=count, exclude_ids=exclude_ids)
     if len(offered) < count:
         offered += free_slots(

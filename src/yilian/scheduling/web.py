@@ -129,7 +129,7 @@ def expert_schedule(
     clinics = list(session.scalars(select(ClinicSession).where(
         ClinicSession.practitioner_id == expert.id).order_by(ClinicSession.weekday)))
     free = scheduling.free_slots(session, after=clock.current_time(request),
-                                 practitioner_id=expert.id, limit=200)
+                                 practitioner_ids=[expert.id], limit=200)
     zone = ZoneInfo(settings.scheduling_timezone)
     return _page(request, session, "scheduling/expert.html", {
         "expert": expert, "clinics": clinics,
@@ -219,8 +219,9 @@ def _slots_page(
     if department_id is None and practitioner_id is None:
         raise InvalidInput("slots_need_filter", "请选择科室或专家", "Choose a department or expert")
     slots = scheduling.free_slots(session, after=clock.current_time(request),
-                                  department_id=department_id, practitioner_id=practitioner_id,
-                                  limit=200)
+                                  department_id=department_id,
+                                  practitioner_ids=None if practitioner_id is None
+                                  else [practitioner_id], limit=200)
     taken = session.get(Slot, taken_slot_id) if taken_slot_id is not None else None
     alternatives = (next_free_after(slots, taken=taken, count=ALTERNATIVES)
                     if error is not None else [])
