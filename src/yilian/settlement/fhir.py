@@ -136,7 +136,7 @@ def claim_resource(settlement: Settlement) -> dict[str, Any]:
         "item": [{"sequence": n,
                   "productOrService": {"coding": [{"system": ITEM_CODE, "code": line["code"],
                                                    "display": line["name"] or None}]},
-                  "quantity": {"value": float(line["qty"])},
+                  "quantity": {"value": Decimal(str(line["qty"]))},
                   "unitPrice": _money(line["unit_price"]),
                   "net": _money(line["det_item_fee_sumamt"])}
                  for n, line in enumerate(lines, start=1)],
