@@ -4,7 +4,10 @@ intake; who sees which institutions; the page and the CSV export."""
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
+
+import openpyxl
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -95,6 +98,18 @@ def test_baseline_ratio_worked_example(client: TestClient, session: Session,
             "2021-07,2022-06,100,2.47") in text
     assert "口径 / Definition" in text
 
+    # So does the workbook: numbers as numbers, the definition under the rows.
+    workbook = client.get("/api/v1/analytics/volumes.xlsx", headers=root, params={
+        "from": "2023-01", "to": "2023-12", "institution_id": network.baoding.id})
+    assert workbook.headers["content-type"].startswith("application/vnd.openxmlformats")
+    sheet = openpyxl.load_workbook(io.BytesIO(workbook.content)).active
+    assert sheet is not None
+    lines = list(sheet.iter_rows(values_only=True))
+    assert lines[0][13] == "倍数 ratio"
+    assert ("BCHBD", "outpatient", 247, 100) in [
+        (line[0], line[3], line[6], line[12]) for line in lines]
+    assert str(lines[-1][0]).startswith("口径 / Definition")
+
 
 def test_who_sees_which_institutions(client: TestClient, session: Session,
                                      network: Network) -> None:
@@ -181,3 +196,4 @@ def test_volumes_page_in_chinese(client: TestClient, session: Session, network: 
     english = client.get("/analytics/volumes", params={"from": "2023-01", "to": "2023-12",
                                                        "lang": "en"})
     assert "Service volumes" in english.text and "Ratio to baseline" in english.text
+

@@ -1,4 +1,4 @@
-"""Analytics REST API: the volume metric (JSON or CSV) and encounter intake over REST.
+"""Analytics REST API: the volume metric (JSON, CSV or XLSX) and encounter intake over REST.
 
 Figures come from the monthly aggregate only; a reader sees the institutions their role
 allows (analysts their region, hospital staff their institution and its campuses).
@@ -6,9 +6,9 @@ allows (analysts their region, hospital staff their institution and its campuses
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
 from yilian.analytics import export
@@ -16,6 +16,7 @@ from yilian.analytics import service as analytics
 from yilian.analytics.models import VolumeKind
 from yilian.analytics.schemas import EncounterCreate, EncounterRead, VolumeReport
 from yilian.auth.permissions import Action, Principal
+from yilian import tables
 from yilian.deps import DbSession, RequirePermission
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
@@ -55,12 +56,13 @@ def read_volumes(session: DbSession, principal: Reader, query: Volumes) -> Volum
     return analytics.volumes(session, principal, query=query)
 
 
-@router.get("/volumes.csv", response_class=Response)
-def export_volumes(session: DbSession, principal: Reader, query: Volumes) -> Response:
-    """The same table as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese)."""
+@router.get("/volumes.{fmt}", response_class=Response)
+def export_volumes(session: DbSession, principal: Reader, query: Volumes,
+                   fmt: Annotated[Literal["csv", "xlsx"], Path()]) -> Response:
+    """The same table as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese) or
+    as an XLSX workbook."""
     report = analytics.volumes(session, principal, query=query)
-    return Response(export.volumes_csv(report), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="volumes.csv"'})
+    return tables.download(export.volumes_table(report), "volumes", fmt)
 
 
 @router.post("/encounters", response_model=EncounterRead, status_code=201)
