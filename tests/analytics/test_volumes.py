@@ -8,7 +8,6 @@ import io
 from decimal import Decimal
 
 import openpyxl
-
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -11,12 +11,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
+from yilian import tables
 from yilian.analytics import export
 from yilian.analytics import service as analytics
 from yilian.analytics.models import VolumeKind
 from yilian.analytics.schemas import EncounterCreate, EncounterRead, VolumeReport
 from yilian.auth.permissions import Action, Principal
-from yilian import tables
 from yilian.deps import DbSession, RequirePermission
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
