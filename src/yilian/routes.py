@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from yilian import apidocs
 from yilian.analytics import fhir as analytics_fhir
 from yilian.analytics import hl7 as analytics_hl7
+from yilian.analytics import network_router as analytics_network_api
+from yilian.analytics import network_web as analytics_network_web
 from yilian.analytics import router as analytics_api
 from yilian.analytics import web as analytics_web
 from yilian.audit import router as audit_api
@@ -76,3 +78,5 @@ def include_all(app: FastAPI) -> None:
     app.include_router(analytics_fhir.router)
     app.include_router(analytics_api.router)
     app.include_router(analytics_web.router)
+    app.include_router(analytics_network_api.router)
+    app.include_router(analytics_network_web.router)
