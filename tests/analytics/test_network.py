@@ -385,7 +385,8 @@ def test_experts_received_and_trainees_sent_worked_example(
     make_institution(session, code="BD", region_code="130602")
     for code, home in (("E1", "BJ"), ("E2", "BJ"), ("E3", "BJ"), ("T1", "HL"), ("S1", "HL")):
         _practitioner(session, code, home)
-    stationed, visiting = PractitionerRoleKind.STATIONED_EXPERT, PractitionerRoleKind.VISITING_EXPERT
+    stationed = PractitionerRoleKind.STATIONED_EXPERT
+    visiting = PractitionerRoleKind.VISITING_EXPERT
     _role(session, "E1", "HL", stationed, date(2022, 7, 1), date(2022, 12, 31))
     _role(session, "E1", "HL", stationed, date(2023, 7, 1))
     _role(session, "E2", "HL", stationed, date(2021, 1, 1), date(2021, 6, 30))

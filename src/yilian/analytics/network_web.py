@@ -5,15 +5,17 @@ Everything comes from ``network``; the charts draw the tables on the page."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from yilian.analytics import network
-from yilian.analytics import network_router as network_api
 from yilian.auth.permissions import Action, authorize
 from yilian.deps import CurrentPrincipal, DbSession
+from yilian.errors import InvalidInput
 from yilian.portal.pages import query_string, render_page
 from yilian.registry import web as registry_web
 from yilian.registry.models import AgreementStatus, AgreementType
@@ -26,10 +28,48 @@ CHARTED = ("agreements", "co_built_departments", "specialty_alliances", "new_tec
            "research_projects")
 
 
+T = TypeVar("T")
+
+
+def _field(raw: str | None, name: str, parse: Callable[[str], T]) -> T | None:
+    """A filter of the form: blank is "any"; anything unreadable a bilingual 422."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return parse(raw.strip())
+    except ValueError:
+        raise InvalidInput("bad_filter", f"筛选条件有误：{name}={raw}",
+                           f"Bad filter value: {name}={raw}") from None
+
+
+def _region(raw: str) -> str:
+    if len(raw) != 6 or not raw.isdigit():
+        raise ValueError(raw)
+    return raw
+
+
+def page_query(
+    date_from: Annotated[str | None, Query(alias="from")] = None,
+    date_to: Annotated[str | None, Query(alias="to")] = None,
+    region: str | None = None, institution_id: str | None = None,
+    type_: Annotated[str | None, Query(alias="type")] = None,
+    specialty: str | None = None, status: str | None = None,
+) -> network.NetworkQuery:
+    """The filters as the page's form sends them: every field, the unset ones blank."""
+    kind = _field(type_, "type", AgreementType)
+    return network.NetworkQuery(
+        date_from=_field(date_from, "from", date.fromisoformat),
+        date_to=_field(date_to, "to", date.fromisoformat),
+        region_code=_field(region, "region", _region),
+        institution_id=_field(institution_id, "institution_id", int),
+        types=(kind,) if kind is not None else (), specialty=_field(specialty, "specialty", str),
+        status=_field(status, "status", AgreementStatus))
+
+
 @router.get("/network", response_class=HTMLResponse)
 def network_page(
     request: Request, session: DbSession, principal: CurrentPrincipal,
-    query: Annotated[network.NetworkQuery, Depends(network_api.network_query)],
+    query: Annotated[network.NetworkQuery, Depends(page_query)],
 ) -> Response:
     """The agreement network and the programme counts per region."""
     authorize(principal, Action.ANALYTICS_READ)
@@ -50,7 +90,8 @@ def network_page(
         "graph": graph, "programme": programme, "query": query,
         "institutions": everything.nodes,
         "specialties": sorted({e.specialty for e in everything.edges if e.specialty}),
-        "types": list(AgreementType), "statuses": list(AgreementStatus),
+        "types": list(AgreementType), "edge_types": {e.type for e in graph.edges},
+        "statuses": list(AgreementStatus),
         "regions": registry_web.region_options(session),
         "definition": graph.definition.en if english else graph.definition.zh,
         "programme_definition": (programme.definition.en if english

@@ -4,12 +4,16 @@
 (function () {
   "use strict";
 
-  var TYPE_COLOURS = {
-    trusteeship: "#b42318", city_group: "#7a5af8", county_community: "#6941c6",
-    specialty_alliance: "#0d6e6e", telemedicine_network: "#2e90fa",
-    co_built_department: "#dc6803", expert_workstation: "#c11574",
-    regional_medical_centre: "#1d2939", research_project: "#15b79e", new_technique: "#98a2b3"
-  };
+  // Edge colours come from the legend's swatches (network.css), so legend and lines agree.
+  function typeColours(legend) {
+    var colours = {};
+    if (legend) {
+      legend.querySelectorAll("li[data-type] .swatch").forEach(function (swatch) {
+        colours[swatch.parentElement.dataset.type] = getComputedStyle(swatch).backgroundColor;
+      });
+    }
+    return colours;
+  }
 
   function html(text) {
     return echarts.format.encodeHTML(String(text === undefined ? "" : text));
@@ -46,7 +50,7 @@
     return Math.max(8, Math.min(48, 6 + Math.sqrt(node.beds) * 0.8 + node.level * 2));
   }
 
-  function graphOption(nodes, edges, colourBy, words) {
+  function graphOption(nodes, edges, colourBy, words, colours) {
     var groups = [];
     var groupIndex = {};
     nodes.forEach(function (node) {
@@ -76,6 +80,7 @@
         type: "graph",
         layout: "force",
         roam: true,
+        zoom: 0.85,
         draggable: true,
         autoCurveness: true,
         categories: groups,
@@ -96,7 +101,7 @@
         }),
         links: edges.map(function (edge) {
           return Object.assign({}, edge, {
-            lineStyle: { color: TYPE_COLOURS[edge.type] || "#667085" }
+            lineStyle: { color: colours[edge.type] || "#667085" }
           });
         })
       }]
@@ -116,10 +121,12 @@
       container.hidden = true;
       return;
     }
+    var colours = typeColours(document.getElementById(container.dataset.legend));
     var chart = echarts.init(container, null, { renderer: "canvas" });
     function draw() {
       var words = { beds: container.dataset.bedsLabel, agreements: container.dataset.agreementsLabel };
-      chart.setOption(graphOption(nodes, edges, colour ? colour.value : "province", words), true);
+      chart.setOption(graphOption(nodes, edges, colour ? colour.value : "province", words,
+                                  colours), true);
     }
     draw();
     if (colour) {
