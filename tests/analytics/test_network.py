@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,12 +18,14 @@ from typing import Any
 
 import openpyxl
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.conftest import DEMO_PASSWORD, TEST_FIELD_KEY, DemoTemplate, demo_copy
 from tests.factories import PASSWORD, bearer, make_institution, make_user
+from tests.web.conftest import BROWSER_ACCEPT, sign_in
 from yilian.app import create_app
 from yilian.auth.models import Role
 from yilian.config import Settings
@@ -119,6 +122,7 @@ def expected_programme(first: date | None = None, last: date | None = None,
 
 @dataclass
 class Demo:
+    app: FastAPI
     client: TestClient
     ids: dict[str, int]  # institution code → id
     headers: dict[str, dict[str, str]]  # username → bearer header
@@ -155,7 +159,7 @@ def demo(demo_template: DemoTemplate, tmp_path_factory: pytest.TempPathFactory) 
                            "huailai.patient": bearer(client, "huailai.patient", DEMO_PASSWORD)}
                 headers.update({name: bearer(client, name, PASSWORD)
                                 for name in ("analyst_zjk", "analyst_bd", "bchbd_admin")})
-                yield Demo(client, ids, headers)
+                yield Demo(app, client, ids, headers)
         finally:
             app.state.engine.dispose()
 
@@ -263,6 +267,24 @@ def test_bad_filters_are_refused_in_both_languages(demo: Demo) -> None:
     unknown = demo.client.get(f"{API}/network", headers=demo.headers["admin"],
                               params={"institution_id": 999999})
     assert unknown.status_code == 404
+
+
+def test_the_page_shows_a_hospitals_own_edges_and_takes_the_forms_blank_fields(
+        demo: Demo) -> None:
+    with TestClient(demo.app, headers={"Accept": BROWSER_ACCEPT}) as browser:
+        sign_in(browser, "bchbd_admin")
+        blank = "from=&to=&region=&institution_id=&type=&specialty=&status="
+        page = browser.get(f"/analytics/network?{blank}")
+        assert page.status_code == 200, page.text
+        for element in ('id="network-chart"', 'id="network-edges"', 'id="programme-table"',
+                        'id="programme-chart"', 'id="network-xlsx"', 'id="programme-xlsx"'):
+            assert element in page.text
+        shown = set(re.findall(r'data-agreement="([^"]+)"', page.text))
+        assert shown == {code for code, lead, member in expected_edges()
+                         if "BCH-BD" in (lead, member)}
+        bad = browser.get("/analytics/network?from=2023-13-01")
+        assert bad.status_code == 422
+        assert "筛选条件有误" in bad.text
 
 
 # ---------------------------------------------------------------- the programme counts
