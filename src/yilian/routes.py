@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from yilian import apidocs
+from yilian.analytics import dashboards as analytics_dashboards
 from yilian.analytics import fhir as analytics_fhir
 from yilian.analytics import hl7 as analytics_hl7
+from yilian.analytics import metric_router as analytics_metrics_api
 from yilian.analytics import router as analytics_api
 from yilian.analytics import web as analytics_web
 from yilian.audit import router as audit_api
@@ -76,3 +78,5 @@ def include_all(app: FastAPI) -> None:
     app.include_router(analytics_fhir.router)
     app.include_router(analytics_api.router)
     app.include_router(analytics_web.router)
+    app.include_router(analytics_metrics_api.router)
+    app.include_router(analytics_dashboards.router)
