@@ -143,7 +143,7 @@ def change(before: Counted | None, after: Counted | None) -> Deltas:
     return deltas
 
 
-def apply(session: Session, deltas: Mapping[Key, list[int]]) -> None:
+def apply(session: Session, deltas: Mapping[Key | OutflowKey, list[int]]) -> None:
     """Add the changes to the aggregate in the session's transaction (an upsert per bucket,
     so concurrent intakes of the same month add up rather than overwrite)."""
     dialect = session.get_bind().dialect.name

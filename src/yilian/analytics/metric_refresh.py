@@ -38,7 +38,7 @@ from yilian.db import utcnow
 from yilian.referrals import rules as referral_rules
 from yilian.referrals.models import ClockPoint, Referral, ReferralClock, TaskStatus
 from yilian.referrals.states import AWAITING_ANSWER
-from yilian.registry.models import Department, Practitioner, PractitionerRole
+from yilian.registry.models import Department, EmergencyCentre, Practitioner, PractitionerRole
 from yilian.results import service as results
 from yilian.scheduling.models import (
     Appointment,
@@ -99,9 +99,11 @@ def add_referrals(session: Session, found: Accumulator, *, now: datetime) -> Non
         Referral.target_department_id, Referral.direction, Referral.urgency, Referral.status,
         Referral.green_channel, Referral.requested_at, Referral.responded_at,
         Referral.response_due_at).where(Referral.requested_at.is_not(None))).all()
-    green: dict[int, tuple[int, int, object]] = {}
+    green: dict[int, tuple[int, int, EmergencyCentre]] = {}
     for (referral_id, origin, target, department, direction, urgency, status, centre,
          requested, responded, due) in rows:
+        if requested is None:  # excluded by the query; narrows the type
+            continue
         month = beijing_month(requested)
         field = specialty.get(department, "") if department else ""
         _add(found, (MetricCode.REFERRAL, month, origin, target, direction.value, field, 0))
@@ -120,7 +122,7 @@ def add_referrals(session: Session, found: Accumulator, *, now: datetime) -> Non
             if referral_id in green:
                 times[referral_id][point] = at
     for referral_id, (target, origin, centre) in green.items():
-        for result in referral_rules.clock_results(centre, times[referral_id]):  # type: ignore[arg-type]
+        for result in referral_rules.clock_results(centre, times[referral_id]):
             if result.minutes is None:
                 continue
             door = times[referral_id][result.target.start]

@@ -103,9 +103,15 @@ def median_of(histogram: Sequence[tuple[int, int]]) -> Decimal | None:
 
 
 def scope(session: Session, principal: Principal, query: MetricQuery) -> list[Institution]:
-    """The institutions the reader may see, narrowed to the asked region and institution."""
-    institutions = service.in_scope_institutions(session, principal,
-                                                 region_code=query.region_code)
+    """The institutions the reader may see, narrowed to the asked region and institution
+    (kept for the session's request: a dashboard asks it once per metric)."""
+    known: dict[tuple[int, str | None], list[Institution]] = session.info.setdefault(
+        "analytics_scope", {})
+    key = (principal.user_id, query.region_code)
+    if key not in known:
+        known[key] = service.in_scope_institutions(session, principal,
+                                                   region_code=query.region_code)
+    institutions = known[key]
     if query.institution_id is not None:
         institutions = [i for i in institutions if i.id == query.institution_id]
         if not institutions:
@@ -127,7 +133,7 @@ class Reading:
     either_side: bool = True  # flows: count when the counterpart is in scope too
 
     def conditions(self) -> list[ColumnElement[bool]]:
-        side = MetricMonth.institution_id.in_(self.ids)
+        side: ColumnElement[bool] = MetricMonth.institution_id.in_(self.ids)
         if self.either_side:
             side = or_(side, MetricMonth.counterpart_key.in_(self.ids))
         found = [MetricMonth.metric == self.metric, MetricMonth.month >= self.first,
