@@ -9,6 +9,7 @@ from datetime import date
 
 import openpyxl
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.analytics.conftest import Network
@@ -16,7 +17,7 @@ from tests.analytics.test_volumes import HEADER, load_history
 from tests.factories import PASSWORD, bearer, make_agreement
 from yilian.analytics import history
 from yilian.analytics.metrics import last_complete_year
-from yilian.registry.models import AgreementType
+from yilian.registry.models import Agreement, AgreementType
 
 YEAR = {"from": "2023-01", "to": "2023-12"}
 
@@ -53,6 +54,22 @@ def test_overview_for_the_baoding_analyst(client: TestClient, session: Session,
     assert 'href="/analytics/overview" aria-current="page"' in html
     other = client.get("/analytics/overview", params={**YEAR, "region": "130700"})
     assert other.status_code == 403
+
+
+def test_overview_form_and_agreement_filter(client: TestClient, session: Session,
+                                            network: Network) -> None:
+    agreement = session.scalars(select(Agreement)).one()
+    agreement.specialty = "paediatrics"
+    session.commit()
+    login(client, "analyst_bd")
+    # The form's "all" options come back empty.
+    blank = client.get("/analytics/overview", params={
+        **YEAR, "region": "130600", "institution_id": "", "specialty": "", "agreement_id": ""})
+    assert blank.status_code == 200, blank.text
+    assert f'<option value="{agreement.id}">{agreement.code}' in blank.text
+    chosen = client.get("/analytics/overview", params={**YEAR, "agreement_id": agreement.id})
+    assert ratio_cell(chosen.text, "outflow-agreement") == agreement.code
+    assert ratio_cell(chosen.text, "outflow-specialty") == "paediatrics"
 
 
 def test_overview_for_hospital_staff(client: TestClient, session: Session,

@@ -17,6 +17,7 @@ from yilian.analytics.web import KIND_LABELS
 from yilian.auth.permissions import Action, Principal, authorize
 from yilian.deps import CurrentPrincipal, DbSession
 from yilian.portal.pages import N_, query_string, render_page
+from yilian.registry import agreements
 from yilian.registry import service as registry
 from yilian.webui import current_language
 
@@ -45,6 +46,16 @@ def region_choices(session: Session, principal: Principal) -> list[tuple[str, st
     return found
 
 
+def agreement_choices(session: Session, region_code: str) -> list[tuple[int, str, str]]:
+    """The region's agreements that name a specialty (the outflow can narrow to one), as
+    (id, code, title), earliest first."""
+    found, _ = agreements.list_agreements(
+        session, where=agreements.AgreementFilter(region_code=region_code), limit=500)
+    english = current_language.get() == "en"
+    return [(a.id, a.code, a.title_en if english and a.title_en else a.title)
+            for a in sorted(found, key=lambda a: (a.start_date, a.code)) if a.specialty]
+
+
 def _definition(definition: Any) -> str:
     return str(definition.en if current_language.get() == "en" else definition.zh)
 
@@ -59,7 +70,7 @@ def overview_page(
     report = overview.overview(session, principal, query=query)
     values = {"from": report.period_from, "to": report.period_to,
               "region": report.region_code, "institution_id": query.institution_id,
-              "specialty": query.specialty}
+              "specialty": query.specialty, "agreement_id": query.agreement_id}
     filters = query_string(values)
     ratios = {(row.institution_code, row.kind.value): row for row in report.volumes.rows
               if row.kind in HEADLINE_KINDS}
@@ -71,6 +82,7 @@ def overview_page(
         "headline_kinds": HEADLINE_KINDS, "directions": DIRECTION_LABELS,
         "intervals": INTERVAL_LABELS, "funds": FUND_LABELS, "define": _definition,
         "regions": region_choices(session, principal),
+        "agreements": agreement_choices(session, report.region_code),
         "institutions": service.in_scope_institutions(session, principal,
                                                       region_code=report.region_code),
     })

@@ -34,28 +34,37 @@ MONTH = r"^\d{4}-\d{2}$"
 Month = Annotated[str | None, Query(pattern=MONTH, description="YYYY-MM")]
 RegionCode = Annotated[str | None, Query(pattern=r"^\d{6}$", description="GB/T 2260 code")]
 Specialty = Annotated[str | None, Query(max_length=64)]
+# A filter form's "all" option sends the parameter empty: an id that may be blank.
+OptionalId = Annotated[str | None, Query(pattern=r"^\d*$", description="an id, or empty")]
+
+
+def optional_id(value: str | None) -> int | None:
+    """An id from a filter form (empty: not given)."""
+    return int(value) if value else None
 
 
 def metric_query(period_from: Annotated[str | None, Query(alias="from", pattern=MONTH)] = None,
                  period_to: Annotated[str | None, Query(alias="to", pattern=MONTH)] = None,
-                 region: RegionCode = None, institution_id: int | None = None,
+                 region: RegionCode = None, institution_id: OptionalId = None,
                  specialty: Specialty = None) -> metrics.MetricQuery:
     """Filters of every metric: period (default the last complete year), region,
     institution, specialty."""
     return metrics.MetricQuery(period_from=period_from, period_to=period_to,
-                               region_code=region, institution_id=institution_id,
+                               region_code=region, institution_id=optional_id(institution_id),
                                specialty=specialty or None)
 
 
 def overview_query(period_from: Annotated[str | None, Query(alias="from", pattern=MONTH)] = None,
                    period_to: Annotated[str | None, Query(alias="to", pattern=MONTH)] = None,
-                   region: RegionCode = None, institution_id: int | None = None,
-                   specialty: Specialty = None, agreement_id: int | None = None,
+                   region: RegionCode = None, institution_id: OptionalId = None,
+                   specialty: Specialty = None, agreement_id: OptionalId = None,
                    ) -> overview.OverviewQuery:
     """The overview's filters (the region defaults to the reader's)."""
     return overview.OverviewQuery(region_code=region, period_from=period_from,
-                                  period_to=period_to, institution_id=institution_id,
-                                  specialty=specialty or None, agreement_id=agreement_id)
+                                  period_to=period_to,
+                                  institution_id=optional_id(institution_id),
+                                  specialty=specialty or None,
+                                  agreement_id=optional_id(agreement_id))
 
 
 def outflow_query(session: DbSession, principal: Reader,
@@ -63,12 +72,12 @@ def outflow_query(session: DbSession, principal: Reader,
                   period_to: Annotated[str | None, Query(alias="to", pattern=MONTH)] = None,
                   region: RegionCode = None, baseline_from: Month = None,
                   baseline_to: Month = None, specialty: Specialty = None,
-                  agreement_id: int | None = None) -> outflow.OutflowQuery:
+                  agreement_id: OptionalId = None) -> outflow.OutflowQuery:
     """The outflow's filters (the region defaults to the reader's)."""
     return outflow.OutflowQuery(
         region_code=overview.region_of(session, principal, region), period_from=period_from,
         period_to=period_to, baseline_from=baseline_from, baseline_to=baseline_to,
-        specialty=specialty or None, agreement_id=agreement_id)
+        specialty=specialty or None, agreement_id=optional_id(agreement_id))
 
 
 Metric = Annotated[metrics.MetricQuery, Depends(metric_query)]
