@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from yilian import apidocs
+from yilian.analytics import dashboards as analytics_dashboards
 from yilian.analytics import fhir as analytics_fhir
 from yilian.analytics import hl7 as analytics_hl7
+from yilian.analytics import metric_router as analytics_metrics_api
 from yilian.analytics import network_router as analytics_network_api
 from yilian.analytics import network_web as analytics_network_web
 from yilian.analytics import router as analytics_api
@@ -80,3 +82,5 @@ def include_all(app: FastAPI) -> None:
     app.include_router(analytics_web.router)
     app.include_router(analytics_network_api.router)
     app.include_router(analytics_network_web.router)
+    app.include_router(analytics_metrics_api.router)
+    app.include_router(analytics_dashboards.router)

@@ -1,12 +1,18 @@
-"""The monthly aggregate: what each encounter adds to it, applying those changes in the
-intake's own transaction, and rebuilding it from the raw rows (``yilian analytics refresh``).
+"""The monthly aggregates: what each encounter adds to them, applying those changes in the
+intake's own transaction, and rebuilding them from the raw rows (``yilian analytics refresh``).
+
+Two aggregates move with every encounter: ``volume_month`` (per institution, department,
+month and kind) and ``outflow_month`` (admissions per insured region, month and treating
+department: the outflow metric's source).
 
 Counting rules (the metric definitions repeat them for readers):
 - an outpatient visit counts once, in the Beijing-time month it took place;
 - an inpatient stay counts as an admission in the month of admission, and as a discharge
   in the month of discharge once it is finished;
 - a surgery counts once, in the month of the operation;
-- a cancelled encounter counts nowhere.
+- a cancelled encounter counts nowhere;
+- for the outflow, an inpatient stay of a patient with a known insured region counts once,
+  in the month of admission, under that insured region and the treating department.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, case, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,6 +31,7 @@ from yilian.analytics.models import (
     Encounter,
     EncounterKind,
     EncounterStatus,
+    OutflowMonth,
     PatientOrigin,
     VolumeKind,
     VolumeMonth,
@@ -35,7 +42,20 @@ BEIJING = timezone(timedelta(hours=8))
 
 # (institution_id, department_key, month, kind) -> [total, local, out_of_region, unknown]
 Key = tuple[int, int, str, VolumeKind]
-Deltas = dict[Key, list[int]]
+
+
+class OutflowKey(NamedTuple):
+    """A bucket of ``outflow_month``; its delta list holds the admissions in slot 0."""
+
+    insured_region_code: str
+    month: str
+    institution_id: int
+    department_key: int
+
+
+# Both aggregates' changes in one mapping, told apart by the key's type, so intake merges
+# and applies them together.
+Deltas = dict[Key | OutflowKey, list[int]]
 _ORIGIN_SLOT = {PatientOrigin.LOCAL: 1, PatientOrigin.OUT_OF_REGION: 2, PatientOrigin.UNKNOWN: 3}
 
 
@@ -68,13 +88,14 @@ class Counted:
     start_month: str
     end_month: str | None
     origin: PatientOrigin
+    insured_region_code: str | None = None
 
     @classmethod
     def of(cls, encounter: Encounter) -> Counted:
         """The snapshot of a stored encounter."""
         return cls(encounter.institution_id, encounter.department_id, encounter.kind,
                    encounter.status, encounter.start_month, encounter.end_month,
-                   encounter.origin)
+                   encounter.origin, encounter.insured_region_code)
 
 
 def volume_entries(counted: Counted) -> list[tuple[VolumeKind, str]]:
@@ -91,6 +112,15 @@ def volume_entries(counted: Counted) -> list[tuple[VolumeKind, str]]:
     return entries
 
 
+def outflow_entry(counted: Counted) -> OutflowKey | None:
+    """The outflow bucket an encounter counts in: an admission whose insured region is known."""
+    if (counted.kind is not EncounterKind.INPATIENT or counted.status is EncounterStatus.CANCELLED
+            or not counted.insured_region_code):
+        return None
+    return OutflowKey(counted.insured_region_code, counted.start_month, counted.institution_id,
+                      counted.department_id or 0)
+
+
 def add_counted(deltas: Deltas, counted: Counted, sign: int) -> None:
     """Add (sign +1) or take away (−1) what an encounter counts."""
     for kind, month in volume_entries(counted):
@@ -98,6 +128,9 @@ def add_counted(deltas: Deltas, counted: Counted, sign: int) -> None:
         row = deltas.setdefault(key, [0, 0, 0, 0])
         row[0] += sign
         row[_ORIGIN_SLOT[counted.origin]] += sign
+    outflow = outflow_entry(counted)
+    if outflow is not None:
+        deltas.setdefault(outflow, [0, 0, 0, 0])[0] += sign
 
 
 def change(before: Counted | None, after: Counted | None) -> Deltas:
@@ -110,14 +143,18 @@ def change(before: Counted | None, after: Counted | None) -> Deltas:
     return deltas
 
 
-def apply(session: Session, deltas: Mapping[Key, list[int]]) -> None:
+def apply(session: Session, deltas: Mapping[Key | OutflowKey, list[int]]) -> None:
     """Add the changes to the aggregate in the session's transaction (an upsert per bucket,
     so concurrent intakes of the same month add up rather than overwrite)."""
     dialect = session.get_bind().dialect.name
     make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for (institution_id, department_key, month, kind), counts in deltas.items():
+    for key, counts in deltas.items():
         if not any(counts):
             continue
+        if isinstance(key, OutflowKey):
+            _apply_outflow(session, make, key, counts[0])
+            continue
+        institution_id, department_key, month, kind = key
         total, local, out_of_region, unknown = counts
         statement = make(VolumeMonth).values(
             institution_id=institution_id, department_key=department_key, month=month,
@@ -130,6 +167,13 @@ def apply(session: Session, deltas: Mapping[Key, list[int]]) -> None:
                   "local": VolumeMonth.local + excluded.local,
                   "out_of_region": VolumeMonth.out_of_region + excluded.out_of_region,
                   "unknown_region": VolumeMonth.unknown_region + excluded.unknown_region}))
+
+
+def _apply_outflow(session: Session, make: Any, key: OutflowKey, admissions: int) -> None:
+    statement = make(OutflowMonth).values(**key._asdict(), admissions=admissions)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=list(OutflowKey._fields),
+        set_={"admissions": OutflowMonth.admissions + statement.excluded.admissions}))
 
 
 def merge(into: Deltas, more: Deltas) -> None:
@@ -173,8 +217,27 @@ def refresh(session: Session) -> int:
     ]
     for recount in recounts:
         session.execute(insert(VolumeMonth).from_select(columns, recount))
+    refresh_outflow(session)
     session.flush()
     return session.scalar(select(func.count()).select_from(VolumeMonth)) or 0
+
+
+def refresh_outflow(session: Session) -> int:
+    """Rebuild ``outflow_month`` from the raw encounters, in SQL; the number of buckets."""
+    session.execute(delete(OutflowMonth))
+    department = func.coalesce(Encounter.department_id, 0)
+    recount = (select(Encounter.insured_region_code, Encounter.start_month,
+                      Encounter.institution_id, department, func.count())
+               .where(Encounter.kind == EncounterKind.INPATIENT,
+                      Encounter.status != EncounterStatus.CANCELLED,
+                      Encounter.insured_region_code.is_not(None),
+                      Encounter.insured_region_code != "")
+               .group_by(Encounter.insured_region_code, Encounter.start_month,
+                         Encounter.institution_id, department))
+    session.execute(insert(OutflowMonth).from_select(
+        [*OutflowKey._fields, "admissions"], recount))
+    session.flush()
+    return session.scalar(select(func.count()).select_from(OutflowMonth)) or 0
 
 
 def recount_in_python(encounters: Iterable[Encounter]) -> dict[Key, tuple[int, int, int, int]]:
@@ -182,8 +245,20 @@ def recount_in_python(encounters: Iterable[Encounter]) -> dict[Key, tuple[int, i
     deltas: Deltas = defaultdict(lambda: [0, 0, 0, 0])
     for encounter in encounters:
         add_counted(deltas, Counted.of(encounter), +1)
-    return {key: (c[0], c[1], c[2], c[3]) for key, c in deltas.items() if any(c)}
+    return {key: (c[0], c[1], c[2], c[3]) for key, c in deltas.items()
+            if any(c) and not isinstance(key, OutflowKey)}
 
 
-__all__ = ["BEIJING", "Counted", "apply", "beijing_month", "change", "merge",
-           "patient_origin", "recount_in_python", "refresh", "volume_entries"]
+def recount_outflow_in_python(encounters: Iterable[Encounter]) -> dict[OutflowKey, int]:
+    """The outflow aggregate computed row by row (for checks against ``outflow_month``)."""
+    found: dict[OutflowKey, int] = defaultdict(int)
+    for encounter in encounters:
+        key = outflow_entry(Counted.of(encounter))
+        if key is not None:
+            found[key] += 1
+    return dict(found)
+
+
+__all__ = ["BEIJING", "Counted", "OutflowKey", "apply", "beijing_month", "change", "merge",
+           "outflow_entry", "patient_origin", "recount_in_python", "recount_outflow_in_python",
+           "refresh", "refresh_outflow", "volume_entries"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from yilian.analytics import aggregates, history
+from yilian.analytics import aggregates, history, metric_refresh
 from yilian.audit import service as audit
 from yilian.config import get_settings
 from yilian.db import make_engine, make_sessionmaker, transaction
@@ -43,13 +43,17 @@ def import_encounters(
 
 @analytics_app.command("refresh")
 def refresh() -> None:
-    """Rebuild the monthly aggregate from the raw encounters (after repairs or imports)."""
+    """Rebuild every analytics aggregate from the raw rows: volumes and outflow from the
+    encounters, the other metrics from referrals, consultations, clinics, recognition and
+    settlement (run after repairs or imports, and on a schedule for the metrics)."""
     engine = make_engine(get_settings().database_url)
     started = time.perf_counter()
     try:
         with transaction(make_sessionmaker(engine)) as session:
             buckets = aggregates.refresh(session)
+            metric_buckets = metric_refresh.refresh_metrics(session)
     finally:
         engine.dispose()
-    typer.echo(f"已重建 {buckets} 个月度汇总 / {buckets} monthly buckets rebuilt in "
+    typer.echo(f"已重建 {buckets} 个服务量月度汇总、{metric_buckets} 个指标月度汇总 / "
+               f"{buckets} volume and {metric_buckets} metric monthly buckets rebuilt in "
                f"{time.perf_counter() - started:.1f} s")

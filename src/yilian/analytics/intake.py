@@ -187,7 +187,8 @@ def bulk_store(session: Session, rows: Iterable[BulkRow]) -> tuple[int, int]:
                             beijing_month(data.started_at),
                             beijing_month(data.ended_at) if data.ended_at else None,
                             patient_origin(row.regions.insured_region_code,
-                                           row.institution_region_code))
+                                           row.institution_region_code),
+                            row.regions.insured_region_code)
             stored = known.get(row.data.source_id)
             aggregates.merge(deltas, aggregates.change(
                 Counted.of(stored) if stored is not None else None, after))

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yilian.db import Base, UTCDateTime, str_enum, utcnow
@@ -98,3 +99,55 @@ class VolumeMonth(Base):
     local: Mapped[int] = mapped_column(Integer, default=0)
     out_of_region: Mapped[int] = mapped_column(Integer, default=0)
     unknown_region: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutflowMonth(Base):
+    """Admissions of patients insured in one region, by month and treating department.
+
+    Kept beside :class:`VolumeMonth` in the same intake transaction: the outflow metric
+    (异地就医外流) reads whether the treating institution lies inside the asked region from
+    the registry (institutions are few), and the specialty from the department, so one row
+    serves any region containing the insured code and any specialty.
+    """
+
+    __tablename__ = "outflow_month"
+
+    insured_region_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), primary_key=True)
+    department_key: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: none named
+    admissions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MetricCode(enum.StrEnum):
+    """What a row of :class:`MetricMonth` counts (one per source capability's event)."""
+
+    REFERRAL = "referral"  # 转诊 (category: up / down / lateral)
+    REFERRAL_RESPONSE = "referral_response"  # 转诊答复用时 (bucket: minutes)
+    REFERRAL_DEADLINE = "referral_deadline"  # 答复时限 (category: on_time / late / open…)
+    GREEN_CHANNEL = "green_channel"  # 绿色通道时间 (category: interval, bucket: minutes)
+    CONSULTATION = "consultation"  # 远程会诊 (category: kind)
+    CONSULTATION_OUTCOME = "consultation_outcome"  # 会诊结局 (kept_local / referred_up)
+    CLINIC = "clinic"  # 专家出诊预约 (category: booked / attended / noshow / cancelled)
+    EXPERT_DAYS = "expert_days"  # 专家在岗天数 (category: stationing mode)
+    TESTS_AVOIDED = "tests_avoided"  # 互认免检 (category: item, amount: money saved)
+    SETTLEMENT = "settlement"  # 异地结算 (category: fund, amount: yuan)
+
+
+class MetricMonth(Base):
+    """Monthly counts of the network's other events (referrals, consultations, clinics,
+    recognition, settlement), rebuilt from their capabilities' rows by
+    ``yilian analytics refresh``; no patient appears in it."""
+
+    __tablename__ = "metric_month"
+
+    metric: Mapped[MetricCode] = mapped_column(str_enum(MetricCode, 32), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), primary_key=True)
+    # The other side (a referral's target, a consultation's consulted institution), 0: none.
+    counterpart_key: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True, default="")
+    specialty: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)  # e.g. minutes
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[Decimal] = mapped_column(Numeric(16, 2), default=Decimal(0))

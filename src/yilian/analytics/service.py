@@ -28,8 +28,7 @@ from yilian.errors import InvalidInput, NotFound, PermissionDenied
 from yilian.patients import service as patients
 from yilian.registry import agreements
 from yilian.registry import service as registry
-from yilian.registry.agreements import AgreementFilter
-from yilian.registry.models import Agreement, AgreementType, Institution
+from yilian.registry.models import AgreementType, Institution
 from yilian.registry.service import InstitutionFilter
 
 __all__ = ["Stored", "VolumeQuery", "add_months", "baseline_months", "get_or_raise",
@@ -188,12 +187,16 @@ class VolumeQuery:
     agreement_id: int | None = None  # take this agreement's start for the baseline
 
 
-def _default_agreement(session: Session, institution_id: int) -> Agreement | None:
-    found, _ = agreements.list_agreements(
-        session, where=AgreementFilter(institution_id=institution_id), limit=200)
-    trusteeships = [a for a in found if a.type is AgreementType.TRUSTEESHIP]
-    candidates = trusteeships or list(found)
-    return min(candidates, key=lambda a: (a.start_date, a.id)) if candidates else None
+def default_agreements(session: Session, institution_ids: Sequence[int],
+                       ) -> dict[int, agreements.AgreementStart]:
+    """Each institution's earliest trusteeship agreement (else its earliest agreement): the
+    one whose start fixes the default baseline (TG-2015-01, not its 2025 renewal)."""
+    found: dict[int, agreements.AgreementStart] = {}
+    for institution_id, starts in agreements.agreement_starts(
+            session, institution_ids=institution_ids).items():
+        trusteeships = [a for a in starts if a.type is AgreementType.TRUSTEESHIP]
+        found[institution_id] = (trusteeships or starts)[0]
+    return found
 
 
 def _check_month(value: str | None, name: str) -> None:
@@ -276,11 +279,10 @@ def _baselines(session: Session, query: VolumeQuery, institutions: list[Institut
         first, last = baseline_months(agreement.start_date)
         return {i.id: (first, last, agreement.code) for i in institutions}
     found: dict[int, tuple[str, str, str]] = {}
-    for institution in institutions:
-        default = _default_agreement(session, institution.id)
-        if default is not None:
-            first, last = baseline_months(default.start_date)
-            found[institution.id] = (first, last, default.code)
+    for institution_id, default in default_agreements(
+            session, [i.id for i in institutions]).items():
+        first, last = baseline_months(default.start_date)
+        found[institution_id] = (first, last, default.code)
     return found
 
 

@@ -95,6 +95,34 @@ def list_agreements(
     return rows, total
 
 
+@dataclass(frozen=True)
+class AgreementStart:
+    """When an agreement began, without its parties (what a baseline needs)."""
+
+    agreement_id: int
+    code: str
+    type: AgreementType
+    start_date: date
+
+
+def agreement_starts(
+    session: Session, *, institution_ids: Collection[int]
+) -> dict[int, list[AgreementStart]]:
+    """The agreements each institution is a party to, earliest first (one query of columns,
+    no agreement objects: analytics asks it for every institution of a region at once)."""
+    rows = session.execute(
+        select(AgreementParty.institution_id, Agreement.id, Agreement.code, Agreement.type,
+               Agreement.start_date)
+        .join(Agreement, Agreement.id == AgreementParty.agreement_id)
+        .where(AgreementParty.institution_id.in_(sorted(set(institution_ids))))
+        .order_by(Agreement.start_date, Agreement.id)
+    )
+    found: dict[int, list[AgreementStart]] = {}
+    for institution_id, agreement_id, code, kind, start in rows:
+        found.setdefault(institution_id, []).append(AgreementStart(agreement_id, code, kind, start))
+    return found
+
+
 def led_members(
     session: Session, *, institution_id: int, on: date, types: Collection[AgreementType]
 ) -> frozenset[int]:

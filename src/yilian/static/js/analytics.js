@@ -41,7 +41,55 @@
     window.addEventListener("resize", function () { chart.resize(); });
   }
 
+  // A chart over a table's rows: each row with data-x is a point on the x axis, each
+  // cell with data-key one series' value (data-value if given, else the cell's text).
+  function tableChart(container) {
+    var table = document.getElementById(container.dataset.table);
+    if (!table || typeof echarts === "undefined") {
+      return;
+    }
+    var keys = container.dataset.series.split(",");
+    var names = (container.dataset.names || container.dataset.series).split("|");
+    var type = container.dataset.type || "bar";
+    var labels = [];
+    var values = keys.map(function () { return []; });
+    table.querySelectorAll("tbody tr[data-x]").forEach(function (row) {
+      labels.push(row.dataset.x);
+      keys.forEach(function (key, index) {
+        var cell = row.querySelector('[data-key="' + key + '"]');
+        var text = cell ? (cell.dataset.value !== undefined ? cell.dataset.value : cell.textContent) : "";
+        values[index].push(text === "" || text === "—" ? null : Number(text));
+      });
+    });
+    if (labels.length === 0) {
+      container.hidden = true;
+      return;
+    }
+    var chart = echarts.init(container, null, { renderer: "canvas" });
+    chart.setOption({
+      animation: false,
+      legend: { top: 0 },
+      grid: { left: 8, right: 24, top: 32, bottom: 8, containLabel: true },
+      tooltip: { trigger: "axis" },
+      xAxis: { type: "category", data: labels },
+      yAxis: { type: "value", name: container.dataset.axis || "", min: 0 },
+      series: keys.map(function (key, index) {
+        return {
+          name: names[index] || key,
+          type: type === "stack" ? "bar" : type,
+          stack: type === "stack" ? "all" : undefined,
+          connectNulls: true,
+          showSymbol: labels.length < 40,
+          data: values[index],
+        };
+      }),
+    });
+    container.dataset.rendered = String(labels.length);
+    window.addEventListener("resize", function () { chart.resize(); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-ratio-chart]").forEach(ratioChart);
+    document.querySelectorAll("[data-chart]").forEach(tableChart);
   });
 })();
