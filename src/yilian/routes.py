@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from yilian import apidocs
+from yilian.advisor import router as advisor_api
+from yilian.advisor import web as advisor_web
 from yilian.analytics import fhir as analytics_fhir
 from yilian.analytics import hl7 as analytics_hl7
 from yilian.analytics import router as analytics_api
@@ -76,3 +78,5 @@ def include_all(app: FastAPI) -> None:
     app.include_router(analytics_fhir.router)
     app.include_router(analytics_api.router)
     app.include_router(analytics_web.router)
+    app.include_router(advisor_api.router)
+    app.include_router(advisor_web.router)
