@@ -6,7 +6,7 @@ options are always flagged; a patient the user may not see is not found."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,11 @@ from yilian.auth.models import Role
 from yilian.config import Settings
 from yilian.db import utcnow
 from yilian.fhir.dates import CHINA_STANDARD_TIME
+from yilian.registry import service as registry
+from yilian.results import catalogue
+from yilian.results import service as results
+from yilian.results.models import HrScope
+from yilian.results.schemas import QualificationCreate, ReportCreate
 from yilian.settlement import service as settlements
 from yilian.settlement.engine import BillLine, Filing
 
@@ -244,3 +249,44 @@ def test_distance_and_scores() -> None:
     shares = factors.shares({"cost": 3, "wait": 1})
     assert shares == {"cost": 0.75, "wait": 0.25}
     assert factors.weighted_total({"cost": 1.0, "wait": 0.0}, shares) == 0.75
+
+
+def test_results_held_count_where_they_are_recognised(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    world = build(session, settings)
+    catalogue.load_jingjinji(session)
+    # The campus's CT is marked 医联体HR: its lead hospital in Beijing recognises it, Baoding
+    # (no agreement with either) does not.
+    results.create_qualification(session, data=QualificationCreate(
+        institution_id=world.huailai.id, item_group="CT", scope=HrScope.CONSORTIUM,
+        valid_from=date(2025, 1, 1), valid_to=date(2027, 12, 31), eqa_reference="EQA 2025"))
+    results.create_report(session, None, data=ReportCreate.model_validate({
+        "person_id": world.song_id, "institution_id": world.huailai.id,
+        "item_code": "JJJ-E010", "accession": "CT-ADV-1",
+        "performed_at": utcnow() - timedelta(days=5), "status": "final",
+        "conclusion": "双肺未见明显异常", "observations": [],
+        "imaging_studies": [{"study_uid": "1.2.156.112605.1.9",
+                             "viewer_url": "https://pacs.example/v"}],
+    }))
+    session.commit()
+    answer = _rank(client, world.huailai_doctor, {
+        "person_id": world.song_id, "specialty": "cardiology", "urgency": "emergency",
+        "green_channel": "chest_pain"})
+    held = {option["institution_code"]: option["recognisable_results"]
+            for option in answer["options"]}
+    assert held == {"BJ-PKUPH": 1, "BD-HOSP": 0}
+    beijing = _by_code(answer)["BJ-PKUPH"]
+    assert next(f for f in beijing["factors"] if f["factor"] == "results")["raw"] == "1"
+
+
+def test_an_expert_is_sought_where_they_hold_clinics(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    world = build(session, settings)
+    expert = registry.practitioner_by_code_or_raise(session, code="BJ-CARD-1")
+    answer = _rank(client, world.patient, {"person_id": world.song_id,
+                                           "practitioner_id": expert.id})
+    assert [o["institution_code"] for o in answer["options"]] == ["BJ-PKUPH"]
+    assert answer["options"][0]["earliest_slot"]["slot_id"] == world.beijing_slot_id
+    assert answer["options"][0]["cost"]["bill_source"] == "visit_fee"

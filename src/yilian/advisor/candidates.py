@@ -150,8 +150,8 @@ def for_expert(session: Session, *, practitioner_id: int, after: datetime) -> li
     expert = registry.get_practitioner_or_raise(session, practitioner_id=practitioner_id)
     slots = scheduling.free_slots(session, after=after, practitioner_ids=[expert.id], limit=500)
     soonest: dict[int, Slot] = {}
-    for slot in slots:
-        soonest.setdefault(slot.clinic_session.institution_id, slot)
+    for free in slots:
+        soonest.setdefault(free.clinic_session.institution_id, free)
     places = []
     held = registry.institutions_by_id(session, ids={*soonest, expert.institution_id})
     for institution_id, institution in held.items():

@@ -11,10 +11,11 @@ the cost. The cheapest, the soonest and the nearest option are always in the ans
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -52,6 +53,7 @@ from yilian.settlement.catalogue import find_catalogue
 VISIT_FEE_CODE = "110200001"  # 普通门诊诊查费, priced at the treatment place's catalogue limit
 ZERO = Decimal("0.00")
 CHINA = ZoneInfo("Asia/Shanghai")
+Value = TypeVar("Value", Decimal, datetime, float)  # a factor's raw value
 FACTOR_NAMES = {
     Factor.COST: ("个人负担", "out-of-pocket"),
     Factor.WAIT: ("等待", "wait"),
@@ -115,53 +117,67 @@ def patient_for(session: Session, principal: Principal, *, data: RankRequest) ->
 # ---------------------------------------------------------------- the factors
 
 
+@dataclass(frozen=True)
+class BillBasis:
+    """The bill a candidate's cost is estimated on, and where it comes from."""
+
+    lines: tuple[engine.BillLine, ...]
+    source: BillSource
+    bills: int = 0  # the settled bills a typical bill is the median of
+
+
+def bill_for(session: Session, *, institution: Institution, data: RankRequest,
+             rules: settlements.Rulebook,
+             cache: dict[int | None, settlements.TypicalBill | None]) -> BillBasis | tuple[
+                 str, str]:
+    """The request's planned bill; for a clinic visit the visit fee at the place's catalogue
+    price; for an admission the diagnosis group's typical settled bill (this institution's,
+    else its level's, else the network's). Why there is none otherwise (zh, en)."""
+    if data.lines:
+        return BillBasis(tuple(engine.BillLine(line.code, line.qty, line.unit_price)
+                               for line in data.lines), BillSource.PLANNED)
+    if data.kind is CareKind.OUTPATIENT:
+        try:
+            catalogue = find_catalogue(rules.catalogues, treatment_region=institution.region_code)
+        except YilianError as missing:
+            return missing.zh, missing.en
+        item = catalogue.items.get(VISIT_FEE_CODE)
+        if item is None or item.price_limit is None:
+            return "就医地目录无门诊诊查费", "the place's catalogue has no visit fee"
+        return BillBasis((engine.BillLine(VISIT_FEE_CODE, Decimal(1), item.price_limit),),
+                         BillSource.VISIT_FEE)
+    group = data.diagnosis_group
+    if group is None:
+        return ("估算住院费用需要诊断或拟结算费用",
+                "an admission's cost needs a diagnosis or a planned bill")
+    typical = settlements.typical_bill(session, institution_ids=[institution.id],
+                                       diagnosis_group=group)
+    source = BillSource.INSTITUTION
+    if typical is None:
+        typical, source = _typical_elsewhere(session, level=institution.level, group=group,
+                                             cache=cache)
+    if typical is None:
+        return (f"无 {group} 病种的已结算账单，请填写拟结算费用",
+                f"no settled bill of group {group} to go by; give a planned bill")
+    return BillBasis(typical.lines, source, typical.bills)
+
+
 def _estimate(session: Session, *, person: Person, institution: Institution, data: RankRequest,
               on: date, rules: settlements.Rulebook,
-              level_bills: dict[int | None, settlements.TypicalBill | None]) -> Estimate:
-    """The engine's estimate at the institution on the request's bill; else, for an admission,
-    the typical bill of the diagnosis group (this institution's, its level's, the network's);
-    for a clinic visit, the visit fee at the place's catalogue price."""
+              cache: dict[int | None, settlements.TypicalBill | None]) -> Estimate:
+    """The settlement engine's estimate of the candidate's bill on the patient's coverage
+    (an emergency counts as filed)."""
+    basis = bill_for(session, institution=institution, data=data, rules=rules, cache=cache)
+    if not isinstance(basis, BillBasis):
+        return Estimate(None, problem=basis)
     filing = data.filing or (engine.Filing.EMERGENCY if data.urgency is Urgency.EMERGENCY
                              else None)
-    source: BillSource
-    bills = 0
-    if data.lines:
-        lines = tuple(engine.BillLine(line.code, line.qty, line.unit_price) for line in data.lines)
-        source = BillSource.PLANNED
-    else:
-        typical = None
-        group = data.diagnosis_group
-        if group is not None and data.kind is CareKind.INPATIENT:
-            typical = settlements.typical_bill(session, institution_ids=[institution.id],
-                                               diagnosis_group=group)
-            source = BillSource.INSTITUTION
-            if typical is None:
-                typical, source = _typical_elsewhere(session, level=institution.level,
-                                                     group=group, cache=level_bills)
-        if typical is not None:
-            lines, bills = typical.lines, typical.bills
-        elif data.kind is CareKind.OUTPATIENT:
-            try:
-                catalogue = find_catalogue(rules.catalogues,
-                                           treatment_region=institution.region_code)
-            except YilianError as missing:
-                return Estimate(None, problem=(missing.zh, missing.en))
-            item = catalogue.items.get(VISIT_FEE_CODE)
-            if item is None or item.price_limit is None:
-                return Estimate(None, problem=("就医地目录无门诊诊查费",
-                                               "the place's catalogue has no visit fee"))
-            lines, source = (engine.BillLine(VISIT_FEE_CODE, Decimal(1), item.price_limit),), \
-                BillSource.VISIT_FEE
-        else:
-            return Estimate(None, problem=(
-                f"无{group or ''}病种的已结算账单，请填写拟结算费用",
-                f"no settled bill of group {group or '-'} to go by; give a planned bill"))
     try:
         slip = settlements.estimate(session, person_id=person.id, institution_id=institution.id,
-                                    lines=lines, filing=filing, on_date=on, rules=rules)
+                                    lines=basis.lines, filing=filing, on_date=on, rules=rules)
     except YilianError as refused:
-        return Estimate(None, source, lines, bills, (refused.zh, refused.en))
-    return Estimate(slip, source, lines, bills)
+        return Estimate(None, basis.source, basis.lines, basis.bills, (refused.zh, refused.en))
+    return Estimate(slip, basis.source, basis.lines, basis.bills)
 
 
 def _typical_elsewhere(
@@ -228,14 +244,14 @@ def _order(measured: list[Measured], *, mode: RankMode,
         m.distance_km is None, m.distance_km or 0.0, m.place.institution.code))
 
 
-def _best(measured: Sequence[Measured], value: object) -> set[int]:
+def _best(measured: Sequence[Measured], value: Callable[[Measured], Value | None]) -> set[int]:
     """Institution ids of the candidates with the least known value of a factor."""
-    known = [(v, m.place.institution.id) for m in measured
-             if (v := value(m)) is not None]  # type: ignore[operator]
+    known = [(found, m.place.institution.id) for m in measured
+             if (found := value(m)) is not None]
     if not known:
         return set()
-    least = min(v for v, _ in known)
-    return {institution_id for v, institution_id in known if v == least}
+    least = min(found for found, _ in known)
+    return {institution_id for found, institution_id in known if found == least}
 
 
 def rank(session: Session, settings: Settings, principal: Principal, *, data: RankRequest,
@@ -257,10 +273,10 @@ def rank(session: Session, settings: Settings, principal: Principal, *, data: Ra
     counts = results.recognisable_counts(
         session, person_id=person.id,
         ordering_institution_ids=[p.institution.id for p in places], at=now)
-    level_bills: dict[int | None, settlements.TypicalBill | None] = {}
+    typical_bills: dict[int | None, settlements.TypicalBill | None] = {}
     measured = [
         Measured(place, _estimate(session, person=person, institution=place.institution,
-                                  data=data, on=on, rules=rules, level_bills=level_bills),
+                                  data=data, on=on, rules=rules, cache=typical_bills),
                  counts.get(place.institution.id, 0), _distance(home, place.institution),
                  _wait_hours(place, now))
         for place in places
