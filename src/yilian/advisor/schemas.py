@@ -17,7 +17,7 @@ from yilian.settlement.engine import Filing
 from yilian.settlement.schemas import BillLineIn
 
 ICD10 = r"^[A-Za-z]\d{2}(\.\w{1,4})?$"
-Weight = Annotated[float, Field(ge=0, le=100)]
+Weight = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
 
 
 class CareKind(enum.StrEnum):

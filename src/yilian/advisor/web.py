@@ -4,6 +4,7 @@ fills the referral's target in one click (see referrals/web.py ``advised``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -26,7 +27,9 @@ from yilian.webui import current_language
 router = APIRouter(prefix="/advisor", include_in_schema=False)
 FormText = Annotated[str, Form(max_length=64)]
 FIELDS = {"specialty": N_("Specialty"), "diagnosis_code": N_("Diagnosis (ICD-10)"),
-          "weights": N_("Weights"), "person_id": N_("Patient")}
+          "weights": N_("Weights"), "person_id": N_("Patient"), "weights.cost": N_("Cost"),
+          "weights.wait": N_("Wait"), "weights.results": N_("Results held"),
+          "weights.distance": N_("Distance")}
 DEFAULT_WEIGHTS = Weights()
 
 
@@ -57,8 +60,9 @@ def request_from_form(values: dict[str, str], *, exclude: list[int]) -> RankRequ
 
 
 def _answer(session: Session, settings: AppSettings, principal: Principal,
-            values: dict[str, str], *, now: Any, exclude: list[int]) -> tuple[
-                RankRead | None, str | None]:
+            values: dict[str, str], *, now: datetime,
+            exclude: list[int]) -> tuple[RankRead | None, str | None]:
+    """The ranking a form asks for, or the message saying what is wrong with it."""
     try:
         data = request_from_form(values, exclude=exclude)
         return advisor.rank(session, settings, principal, data=data, now=now), None
