@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from yilian import apidocs
+from yilian.advisor import router as advisor_api
+from yilian.advisor import web as advisor_web
 from yilian.analytics import dashboards as analytics_dashboards
 from yilian.analytics import fhir as analytics_fhir
 from yilian.analytics import hl7 as analytics_hl7
@@ -84,3 +86,5 @@ def include_all(app: FastAPI) -> None:
     app.include_router(analytics_network_web.router)
     app.include_router(analytics_metrics_api.router)
     app.include_router(analytics_dashboards.router)
+    app.include_router(advisor_api.router)
+    app.include_router(advisor_web.router)

@@ -72,6 +72,8 @@ class Action(enum.StrEnum):
     ENCOUNTER_READ = "analytics.encounter.read"  # patient-level encounters
     ENCOUNTER_WRITE = "analytics.encounter.write"  # intake: FHIR, HL7 v2 ADT, CSV
     ANALYTICS_READ = "analytics.read"  # aggregate metrics and dashboards
+    # where-to-go advisor
+    ADVISOR_RANK = "advisor.rank"  # rank the places a patient may go, with their costs
 
 
 class Scope(enum.Enum):
@@ -203,6 +205,15 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
         Role.COMMISSION_ANALYST: N,
         Role.HOSPITAL_ADMIN: OWN,
         Role.CLINICIAN: OWN,
+    },
+    # advisor: staff for the patients they may see (patients/access.py decides), a patient
+    # for themself; analysts see no patient.
+    Action.ADVISOR_RANK: {
+        Role.PLATFORM_ADMIN: N,
+        Role.HOSPITAL_ADMIN: OWN,
+        Role.CLINICIAN: OWN,
+        Role.INSURANCE_CLERK: OWN,
+        Role.PATIENT: OWN,
     },
 }
 

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from yilian.advisor.schemas import Weights
 from yilian.auth.permissions import Action, Principal, authorize
 from yilian.db import utcnow
 from yilian.deps import AppSettings, CurrentPrincipal, DbSession
@@ -39,6 +40,7 @@ from yilian.referrals.states import TRANSITIONS, ReferralAction, Side, actions_f
 from yilian.registry import service as registry
 from yilian.registry.models import EmergencyCentre, Institution
 from yilian.scheduling import service as scheduling
+from yilian.scheduling.labels import local_time
 from yilian.webui import current_language
 
 router = APIRouter(prefix="/referrals", include_in_schema=False)
@@ -193,6 +195,8 @@ def _form(request: Request, session: Session, principal: Principal, values: dict
         "centres": list(EmergencyCentre), "diagnoses": icd10.catalogue(),
         "targets": _targets(session, principal, green_channel=values.get("green_channel", ""),
                             kind=values.get("kind", "")),
+        # the advisor panel (advisor/web.py answers it)
+        "specialties": registry.list_specialties(session), "defaults": Weights(),
     }, status_code=status_code)
 
 
@@ -246,6 +250,50 @@ def department_choices(request: Request, session: DbSession, principal: CurrentP
                  {"departments": departments, "free": free, "values": {}})
 
 
+@router.get("/advised", response_class=HTMLResponse)
+def advised_choice(request: Request, session: DbSession, principal: CurrentPrincipal,
+                   target_institution_id: int, target_department_id: str = "",
+                   target_practitioner_id: str = "", slot_id: str = "",
+                   green_channel: str = "", kind: str = "") -> HTMLResponse:
+    """The advisor's chosen option put into the form in one click (an htmx fragment): the
+    target selected, its departments with the chosen one, the expert and slot remembered."""
+    authorize(principal, Action.REFERRAL_WRITE)
+    institution = registry.get_institution_or_raise(session, institution_id=target_institution_id)
+    department = (registry.get_department_or_raise(session,
+                                                   department_id=int(target_department_id))
+                  if target_department_id.isdigit() else None)
+    expert = (registry.get_practitioner_or_raise(session,
+                                                 practitioner_id=int(target_practitioner_id))
+              if target_practitioner_id.isdigit() else None)
+    slot = (scheduling.get_slot_or_raise(session, slot_id=int(slot_id))
+            if slot_id.isdigit() else None)
+    free: dict[int, int] = {}
+    for row in care.bed_census(session, institution_id=institution.id):
+        free[row.department_id] = free.get(row.department_id, 0) + row.free_beds
+    return _page(request, session, "referrals/_advised.html", {
+        "targets": _targets(session, principal, green_channel=green_channel, kind=kind),
+        "departments": list(registry.list_departments(session, institution_id=institution.id)),
+        "free": free, "institution": institution, "department": department, "expert": expert,
+        "slot": slot, "local_time": local_time,
+        "values": {"target_institution_id": str(institution.id),
+                   "target_department_id": str(department.id) if department else ""},
+    })
+
+
+def _note_advised_slot(session: Session, principal: Principal, referral: Referral,
+                       slot_id: str) -> None:
+    """Tell the receiver which free slot the referrer chose with the advisor (booked once the
+    referral is accepted: see booking.py)."""
+    if not slot_id.isdigit():
+        return
+    slot = scheduling.get_slot_or_raise(session, slot_id=int(slot_id))
+    expert = registry.get_practitioner_or_raise(session, practitioner_id=slot.practitioner_id)
+    when = local_time(slot.start_at, "%Y-%m-%d %H:%M")
+    referrals.add_note(session, principal, referral=referral, note=(
+        f"去哪看推荐：建议预约 {when} {expert.name} 的号源（号源 #{slot.id}） / "
+        f"Advisor's choice: the slot of {expert.name} at {when} (slot #{slot.id})"))
+
+
 @router.post("/new", response_class=HTMLResponse)
 def referral_save(
     request: Request, session: DbSession, settings: AppSettings, principal: CurrentPrincipal,
@@ -260,6 +308,8 @@ def referral_save(
     reason: Text = "", clinical_summary: Text = "",
     consent_recorded: Annotated[str, Form(max_length=8)] = "",
     consent_note: Annotated[str, Form(max_length=200)] = "",
+    target_practitioner_id: Annotated[str, Form(max_length=20)] = "",
+    advisor_slot_id: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Send the referral; on bad input show the form again with what is wrong."""
     authorize(principal, Action.REFERRAL_WRITE)
@@ -268,7 +318,8 @@ def referral_save(
               "urgency": urgency, "green_channel": green_channel,
               "diagnosis_code": diagnosis_code, "diagnosis_text": diagnosis_text,
               "reason": reason, "clinical_summary": clinical_summary,
-              "consent_recorded": consent_recorded, "consent_note": consent_note}
+              "consent_recorded": consent_recorded, "consent_note": consent_note,
+              "target_practitioner_id": target_practitioner_id}
     listed = icd10.find(diagnosis_code)
     if listed is not None and not diagnosis_text.strip():
         values["diagnosis_text"] = listed.name
@@ -278,6 +329,7 @@ def referral_save(
             {key: value.strip() for key, value in values.items() if value.strip()}
             | {"consent_recorded": consent_recorded == "yes"})
         referral = referrals.create(session, settings, principal, data=data)
+        _note_advised_slot(session, principal, referral, advisor_slot_id)
     except ValidationError as invalid:
         summary, field_errors = form_errors(invalid, FORM_FIELDS)
     except YilianError as refused:
@@ -323,6 +375,8 @@ def referral_detail(request: Request, session: DbSession, principal: CurrentPrin
         "book_slot_only": ReferralAction.BOOK in allowed
         and booking.booking_side(principal, referral) is Side.REFERRER,
         "referral": referral, "person": person, "actions": allowed,
+        # The receiver sees the patient's results once accepting shares them (sharing.py).
+        "sees_patient": person is not None and patients.can_view(session, principal, person),
         "institutions": registry.institutions_by_id(session, ids=ids),
         "departments": departments,
         "overdue": rules.is_overdue(referral.status, referral.response_due_at, utcnow()),

@@ -147,6 +147,29 @@ def led_members(
     return frozenset(rows)
 
 
+def partner_ids(
+    session: Session, *, institution_ids: Collection[int], on: date
+) -> frozenset[int]:
+    """Institutions bound by any agreement in force on ``on`` to one of these institutions
+    (either side, any type): trusteeship leads, consortium and alliance partners."""
+    if not institution_ids:
+        return frozenset()
+    mine = aliased(AgreementParty)
+    other = aliased(AgreementParty)
+    rows = session.scalars(
+        select(other.institution_id).distinct()
+        .join(Agreement, Agreement.id == other.agreement_id)
+        .join(mine, mine.agreement_id == Agreement.id)
+        .where(
+            mine.institution_id.in_(sorted(institution_ids)),
+            Agreement.status == AgreementStatus.ACTIVE,
+            Agreement.start_date <= on,
+            or_(Agreement.end_date.is_(None), Agreement.end_date >= on),
+        )
+    )
+    return frozenset(rows)
+
+
 def get_agreement_or_raise(session: Session, *, agreement_id: int) -> Agreement:
     """The agreement with this id, or 404."""
     agreement = session.get(Agreement, agreement_id)

@@ -305,6 +305,25 @@ def list_departments(session: Session, *, institution_id: int) -> Sequence[Depar
     ).all()
 
 
+def departments_with_specialty(
+    session: Session, *, specialty: str, institution_ids: Iterable[int] | None = None
+) -> Sequence[Department]:
+    """Departments of this specialty (at these institutions, when given), by institution."""
+    statement = select(Department).where(Department.specialty == specialty)
+    if institution_ids is not None:
+        statement = statement.where(Department.institution_id.in_(sorted(set(institution_ids))))
+    return session.scalars(statement.order_by(Department.institution_id, Department.code)).all()
+
+
+def list_specialties(session: Session) -> list[tuple[str, str, str]]:
+    """Every department specialty in the registry with a department name for it (Chinese,
+    English), by specialty code."""
+    rows = session.execute(
+        select(Department.specialty, func.min(Department.name), func.min(Department.name_en))
+        .group_by(Department.specialty).order_by(Department.specialty))
+    return [(specialty, name, name_en) for specialty, name, name_en in rows]
+
+
 def get_department_or_raise(session: Session, *, department_id: int) -> Department:
     """The department with this id, or 404."""
     department = session.get(Department, department_id)

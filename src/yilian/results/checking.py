@@ -178,6 +178,45 @@ def _held(report: ReportFacts, verdict: Verdict) -> HeldResult:
     )
 
 
+def _facts(rows: Sequence[Any]) -> list[ReportFacts]:
+    width = reference.STAMP_WIDTH
+    return [
+        ReportFacts(row[width], row[width + 1], row[width + 2], row[width + 3], row[width + 4],
+                    row[width + 5], bool(row[width + 6]), bool(row[width + 7]))
+        for row in rows if row[width] is not None
+    ]
+
+
+def recognisable_counts(
+    session: Session, *, person_id: int, ordering_institution_ids: Sequence[int], at: datetime,
+) -> dict[int, int]:
+    """For each ordering institution: how many items the person (and those merged into them)
+    holds a result of that the institution must recognise (fewer re-tests there). One
+    statement; the caller has checked the reader may see the person."""
+    held_codes = sorted(set(session.scalars(
+        select(DiagnosticReport.item_code).where(
+            DiagnosticReport.person_id.in_(lineage_of(literal(person_id, Integer)))))))
+    counts = dict.fromkeys(ordering_institution_ids, 0)
+    if not held_codes:
+        return counts
+    rows = session.execute(check_statement(with_lineage=True), {
+        "person_id": person_id, "item_codes": held_codes}).all()
+    reference_data = reference.current(session, rows[0][:reference.STAMP_WIDTH])
+    reports = _facts(rows)
+    known = {code: reference_data.items[code] for code in held_codes
+             if code in reference_data.items}
+    for institution_id in ordering_institution_ids:
+        if institution_id not in reference_data.places:
+            continue
+        verdicts = judge_all(reference_data, reports=reports,
+                             ordering_institution_id=institution_id, at=at)
+        counts[institution_id] = len({report.item_code for report in reports
+                                      if report.item_code in known
+                                      and verdicts.get(report.id) is not None
+                                      and verdicts[report.id].recognisable})
+    return counts
+
+
 def check(session: Session, principal: Principal | None, *, data: CheckRequest) -> CheckRead:
     """For each item: the recognisable results (newest first), or why there are none.
 
@@ -198,11 +237,7 @@ def check(session: Session, principal: Principal | None, *, data: CheckRequest) 
     unknown = [code for code in data.item_codes if code not in reference_data.items]
     if unknown:
         raise NotFound("互认项目", "Recognition item", ", ".join(unknown))
-    reports = [
-        ReportFacts(row[width], row[width + 1], row[width + 2], row[width + 3], row[width + 4],
-                    row[width + 5], bool(row[width + 6]), bool(row[width + 7]))
-        for row in rows if row[width] is not None
-    ]
+    reports = _facts(rows)
     verdicts = judge_all(reference_data, reports=reports,
                          ordering_institution_id=data.ordering_institution_id, at=at)
     answers: list[ItemCheck] = []

@@ -31,6 +31,7 @@ from yilian.results import checking, recognition, reference
 from yilian.results.checking import HR_ZH as HR_ZH
 from yilian.results.checking import check as check
 from yilian.results.checking import explain as explain
+from yilian.results.checking import recognisable_counts as recognisable_counts
 from yilian.results.intake import create_report as create_report
 from yilian.results.intake import current_report as current_report
 from yilian.results.intake import reference_bounds as reference_bounds

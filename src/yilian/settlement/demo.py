@@ -32,6 +32,8 @@ YEAR = 2026
 BILLS = 120
 TREATING = ("PKUPH-HL", "HL-THC-SHACHENG", "HL-THC-XINBAOAN", "PKUPH", "PKUFH", "PKU3H")
 SONG_CARD = "H13073019620314"
+# Discharge diagnoses 2207 dise_codg of the demo bills are taken in turn (DIAGNOSES, below),
+# so every treating institution has bills of each: the advisor's typical bills group by them.
 
 
 @dataclass(frozen=True)
@@ -48,22 +50,52 @@ def _clerk(institution: Institution) -> Principal:
                      institution_id=institution.id, institution_ids=frozenset({institution.id}))
 
 
-def _bill_lines(rng: random.Random, items: list[engine.CatalogueItem],
-                stay_days: int) -> list[dict[str, str]]:
-    """A plausible inpatient bill: bed and nursing per day, then drugs, tests, materials."""
-    by_code = {item.code: item for item in items}
-    lines = [{"code": "110900001", "qty": str(stay_days), "unit_price": "50.00"},
-             {"code": "111000001", "qty": str(stay_days), "unit_price": "30.00"}]
-    for item in rng.sample(items, rng.randint(4, 10)):
-        if item.code in ("110900001", "111000001"):
-            continue
-        limit = item.price_limit or Decimal(rng.randint(20, 400))
-        # Most prices sit at the limit; a few above it (over-limit self-pay).
+# What a stay of each demo diagnosis bills, item by item: (code, quantity, per day?). Every
+# stay also bills bed, nursing, an infusion with saline and a set per day, and the lab basics.
+PER_STAY = (("110900001", 1, True), ("111000001", 1, True), ("120100001", 1, True),
+            ("XB05BBA022", 1, True), ("C03010200", 1, True), ("250101001", 2, False),
+            ("250301001", 1, False))
+PATHWAYS: dict[str, tuple[tuple[int, int], tuple[tuple[str, int, bool], ...]]] = {
+    "I25.1": ((6, 9), (("310701001", 2, False), ("220300001", 1, False),
+                       ("XC10AAA085", 1, True), ("XB01ABA035", 1, True),
+                       ("ZA09AAP001", 30, False))),
+    "I21.9": ((7, 10), (("330803001", 1, False), ("C02040100", 1, False),
+                        ("310701001", 3, False), ("XB01ABA035", 2, True),
+                        ("XC10AAA085", 1, True))),
+    "I20.0": ((5, 8), (("310701001", 2, False), ("XC08CAA030", 1, True),
+                       ("XC10AAA085", 1, True), ("XB01ABA035", 1, True))),
+    "I63.9": ((10, 14), (("210300001", 1, False), ("210200001", 1, False),
+                         ("XC10AAA085", 1, True), ("340100001", 1, False))),
+    "J18.9": ((7, 10), (("XJ01DDA051", 2, True), ("210300001", 1, False),
+                        ("XN02BEA001", 6, False))),
+    "E11.9": ((7, 12), (("XA10BAA030", 3, True), ("XA10AEA069", 2, False),
+                        ("220300001", 1, False))),
+    "K80.2": ((5, 8), (("330100001", 1, False), ("220300001", 1, False),
+                       ("XJ01DDA051", 2, True), ("C99000001", 1, False))),
+    "S72.0": ((12, 16), (("331601005", 1, False), ("C14030100", 1, False),
+                         ("330100001", 1, False), ("XB01ABA035", 1, True),
+                         ("340100001", 2, False))),
+}
+DIAGNOSES = tuple(PATHWAYS)
+
+
+def stay_of(rng: random.Random, diagnosis: str) -> int:
+    """How many days a demo stay of the diagnosis lasts."""
+    low, high = PATHWAYS[diagnosis][0]
+    return rng.randint(low, high)
+
+
+def _bill_lines(rng: random.Random, catalogue: engine.Catalogue, stay_days: int,
+                diagnosis: str) -> list[dict[str, str]]:
+    """A plausible inpatient bill of the diagnosis: the stay's items at the treatment place's
+    price limits (a few 15 % above them: over-limit self-pay); unlimited items priced freely."""
+    lines = []
+    for code, qty, per_day in PER_STAY + PATHWAYS[diagnosis][1]:
+        limit = catalogue.items[code].price_limit or Decimal(rng.randint(20, 400))
         above = (limit * Decimal("1.15")).quantize(Decimal("0.01"))
         price = limit if rng.random() < 0.8 else above
-        service = by_code[item.code].category is engine.ItemCategory.SERVICE
-        qty = 1 if service else rng.randint(1, 20)
-        lines.append({"code": item.code, "qty": str(qty), "unit_price": str(price)})
+        lines.append({"code": code, "qty": str(qty * stay_days if per_day else qty),
+                      "unit_price": str(price)})
     return lines
 
 
@@ -91,15 +123,15 @@ def load(session: Session) -> DemoSettlements:
             skipped += 1
             continue
         catalogue = find_catalogue(rules.catalogues, treatment_region=institution.region_code)
+        diagnosis = DIAGNOSES[index // len(institutions) % len(DIAGNOSES)]
         discharge = date(YEAR, 1, 5) + timedelta(days=index * 320 // BILLS)
-        stay = rng.randint(3, 14)
+        stay = stay_of(rng, diagnosis)
         request = SettleRequest.model_validate({
             "idempotency_key": f"DEMO-{YEAR}-{index:05d}", "person_id": records[0],
             "institution_id": institution.id,
             "admission_date": (discharge - timedelta(days=stay)).isoformat(),
-            "discharge_date": discharge.isoformat(),
-            "lines": _bill_lines(rng, sorted(catalogue.items.values(), key=lambda i: i.code),
-                                 stay),
+            "discharge_date": discharge.isoformat(), "dise_codg": diagnosis,
+            "lines": _bill_lines(rng, catalogue, stay, diagnosis),
         })
         try:
             with session.begin_nested():

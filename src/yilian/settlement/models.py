@@ -108,6 +108,8 @@ class Settlement(Base):
     __table_args__ = (
         Index("ix_settlement_fund_region_month", "fund_region_code", "settled_month"),
         Index("ix_settlement_fund_region_reversed_month", "fund_region_code", "reversed_month"),
+        # The advisor's typical bill: an institution's settled bills of one diagnosis group.
+        Index("ix_settlement_institution_dise_codg", "institution_id", "dise_codg"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -128,6 +130,8 @@ class Settlement(Base):
     discharge_date: Mapped[date] = mapped_column(Date)
     year: Mapped[int] = mapped_column(Integer)
     settled_month: Mapped[str] = mapped_column(String(7))  # YYYY-MM, for clearing
+    # 2207 dise_codg: the discharge diagnosis (ICD-10), when the bill states it.
+    dise_codg: Mapped[str | None] = mapped_column(String(16))
     policy_version: Mapped[str] = mapped_column(String(128))
     catalogue_version: Mapped[str] = mapped_column(String(128))
     medfee_sumamt: Mapped[Decimal] = mapped_column(Money)

@@ -158,6 +158,9 @@ class SettleRequest(WriteModel):
     lines: Annotated[list[BillLineIn], Field(min_length=1, max_length=2000)]
     filing: Filing | None = None
     consortium_deductible_paid: Amount = Decimal(0)
+    # 2207 dise_codg: the discharge diagnosis (ICD-10); the advisor's typical bills group by it.
+    dise_codg: Annotated[str | None, Field(pattern=r"^[A-Z]\d{2}(\.\w{1,4})?$",
+                                           max_length=16)] = None
 
 
 class EstimateRequest(WriteModel):

@@ -150,7 +150,9 @@ def compute_slip(
 
 def bill_hash(request: SettleRequest) -> str:
     """A fingerprint of what was asked, so a reused idempotency key with another bill is seen."""
-    shown = request.model_dump(mode="json", exclude={"idempotency_key"})
+    # A bill without a diagnosis hashes as it did before the field existed.
+    left_out = {"idempotency_key"} | ({"dise_codg"} if request.dise_codg is None else set())
+    shown = request.model_dump(mode="json", exclude=left_out)
     shown["lines"] = [[line.code, format(line.qty.normalize(), "f"),
                        format(line.unit_price.normalize(), "f")] for line in request.lines]
     shown["consortium_deductible_paid"] = format(
@@ -204,6 +206,48 @@ def estimate(
     return slip
 
 
+TYPICAL_BILLS_READ = 201  # the latest settled bills a typical bill is the median of
+
+
+@dataclass(frozen=True)
+class TypicalBill:
+    """The median settled bill of a diagnosis group at some institutions: its lines, the
+    settlement it is, and how many bills it is the median of."""
+
+    lines: tuple[engine.BillLine, ...]
+    medfee_sumamt: Decimal
+    settlement_id: int
+    institution_id: int
+    bills: int
+
+
+def typical_bill(
+    session: Session, *, institution_ids: Sequence[int], diagnosis_group: str,
+    limit: int = TYPICAL_BILLS_READ,
+) -> TypicalBill | None:
+    """The median by total (the lower one: always a real bill) of the latest settled bills at
+    these institutions whose discharge diagnosis (2207 dise_codg) is in the ICD-10 category
+    ``diagnosis_group`` (``I25``); None when there is none. Nothing about the patients is read."""
+    if not institution_ids:
+        return None
+    rows = session.execute(
+        select(Settlement.id, Settlement.medfee_sumamt)
+        .where(Settlement.institution_id.in_(sorted(set(institution_ids))),
+               Settlement.status == SettlementStatus.SETTLED,
+               Settlement.dise_codg.startswith(diagnosis_group, autoescape=True))
+        .order_by(Settlement.discharge_date.desc(), Settlement.id.desc()).limit(limit)
+    ).all()
+    if not rows:
+        return None
+    ordered = sorted(rows, key=lambda row: (row.medfee_sumamt, row.id))
+    median = session.get(Settlement, ordered[(len(ordered) - 1) // 2].id)
+    assert median is not None
+    lines = tuple(engine.BillLine(line["code"], Decimal(str(line["qty"])),
+                                  Decimal(str(line["unit_price"])))
+                  for line in median.bill["lines"])
+    return TypicalBill(lines, median.medfee_sumamt, median.id, median.institution_id, len(rows))
+
+
 def settle_bill(
     session: Session, *, principal: Principal, request: SettleRequest,
     rules: Rulebook | None = None,
@@ -242,7 +286,7 @@ def settle_bill(
         status=SettlementStatus.SETTLED, insured_region_code=insurance.insured_region_code,
         fund_region_code=slip.fund_region,
         treatment_region_code=institution.region_code, scheme=insurance.scheme,
-        filing=slip.filing, admission_date=request.admission_date,
+        filing=slip.filing, dise_codg=request.dise_codg, admission_date=request.admission_date,
         discharge_date=request.discharge_date, year=year,
         settled_month=f"{request.discharge_date:%Y-%m}",
         policy_version=slip.policy_version, catalogue_version=slip.catalogue_version,
