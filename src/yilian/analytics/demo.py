@@ -54,7 +54,7 @@ class PoolSpec:
     """Who a pool's patients are: where registered, insured and living, and when born."""
 
     institution_code: str
-    size: int  # at full scale
+    size: int  # at full scale (each one a registration through the index: kept small)
     insured: tuple[str, ...]  # insured regions, drawn in turn
     residences: tuple[str, ...]  # household regions (resident ID address codes)
     born: tuple[int, int]  # first and last birth year
@@ -63,18 +63,24 @@ class PoolSpec:
 
 POOLS: dict[Pool, PoolSpec] = {
     Pool.BAODING_CHILDREN: PoolSpec(
-        CHILDREN_HOSPITAL, 600, (BAODING,),
+        CHILDREN_HOSPITAL, 400, (BAODING,),
         ("130602", "130606", "130681", "130626", "130633", "130624"), (2000, 2024), "HX"),
     Pool.VISITING_CHILDREN: PoolSpec(
-        CHILDREN_HOSPITAL, 100, ("130100", "130700", "110000"), ("130102", "130105", "130705"),
+        CHILDREN_HOSPITAL, 60, ("130100", "130700", "110000"), ("130102", "130105", "130705"),
         (2000, 2024), "HW"),
     Pool.BAODING_ADULTS: PoolSpec(
-        TCM_PARTNER, 200, (BAODING,), ("130602", "130606", "130626", "130633"),
+        TCM_PARTNER, 120, (BAODING,), ("130602", "130606", "130626", "130633"),
         (1940, 1975), "HX"),
     Pool.BAODING_ADULTS_IN_BEIJING: PoolSpec(
-        "GAMH", 100, (BAODING,), ("130602", "130606", "130681", "130626"), (1940, 1975), "BD"),
+        "GAMH", 60, (BAODING,), ("130602", "130606", "130681", "130626"), (1940, 1975), "BD"),
 }
 POOL_MINIMUM = 25  # enough children for each birth year's window
+# Where the pools live (GB/T 2260 names), the start of each patient's address.
+RESIDENCE_NAMES = {
+    "130602": "河北省保定市竞秀区", "130606": "河北省保定市莲池区", "130681": "河北省涿州市",
+    "130626": "河北省保定市定兴县", "130633": "河北省保定市易县", "130624": "河北省保定市阜平县",
+    "130102": "河北省石家庄市长安区", "130105": "河北省石家庄市新华区",
+    "130705": "河北省张家口市宣化区"}
 CHILD_AGES = (0, 14)  # 儿童医院: patients under 15
 PREFIX = {EncounterKind.OUTPATIENT: "HMZ", EncounterKind.INPATIENT: "HZY",
           EncounterKind.SURGERY: "HSS"}
@@ -135,7 +141,8 @@ def register_pools(session: Session, settings: Settings, *, scale: float,
                 name=name, sex=Sex.MALE if male else Sex.FEMALE, birth_date=born,
                 id_number=_resident_id(residence, born, number // len(spec.residences),
                                         male=male),
-                address=faker.address(), insured_region_code=spec.insured[
+                address=RESIDENCE_NAMES[residence] + faker.street_address(),
+                insured_region_code=spec.insured[
                     number % len(spec.insured)],
                 insurance_scheme=InsuranceScheme.RESIDENT))
             regions = regions_of(registration.person, institution_id=institution.id)
