@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     scheduling_cancel_cutoff_hours: int = Field(default=2, ge=0)
     scheduling_checkin_open_minutes: int = Field(default=60, ge=0)
     scheduling_checkin_close_minutes: int = Field(default=15, ge=0)
+    # Demo: the encounter history's size against the seeds' own counts (1.0: 629,464 visits
+    # in the children's hospital's best year; tests load less; 0 loads no history).
+    demo_history_scale: float = Field(default=1.0, ge=0, le=1)
     _secret_key: str | None = PrivateAttr(default=None)
     _field_key: bytes | None = PrivateAttr(default=None)
 

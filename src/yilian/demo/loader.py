@@ -10,6 +10,7 @@ from faker import Faker
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, lazyload
 
+from yilian.analytics import demo as analytics_demo
 from yilian.auth import service as users
 from yilian.config import Settings
 from yilian.demo import accounts, network, staff
@@ -52,6 +53,9 @@ def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
         if (user := users.get_by_username(session, username=login.username)) is not None])
     if report.network_created:
         report.practitioner_roles += scheduling_demo.create(session, settings).registry_roles
+        # Last, so the aggregate it rebuilds counts every encounter the demo made.
+        history = analytics_demo.load(session, settings, scale=settings.demo_history_scale)
+        report.encounters = history.encounters
     return report
 
 

@@ -50,6 +50,7 @@ class DemoReport:
     practitioner_roles: int = 0
     agreements_by_type: Counter[AgreementType] = field(default_factory=Counter)
     patients_by_link: dict[LinkMethod, int] = field(default_factory=dict)
+    encounters: int = 0  # the encounter history (analytics)
     logins: list[DemoLogin] = field(default_factory=list)
     password_opens_logins: bool = True  # False: the accounts keep an earlier load's password
     url: str = DEMO_URL
@@ -78,6 +79,7 @@ class DemoReport:
                 f"  患者记录 patient records {sum(self.patients_by_link.values())}: "
                 + ", ".join(f"{method.value} {count}"
                             for method, count in sorted(self.patients_by_link.items())),
+                f"  就诊记录 encounters {self.encounters}",
             ]
         else:
             lines.append("演示网络已存在，未做更改 / Demo network already loaded; nothing changed.")
