@@ -142,6 +142,8 @@ def test_filters_by_period_kind_and_institution(client: TestClient, net: Network
     asked_month = ASKED.astimezone(UTC).strftime("%Y-%m")
     old_month = (ASKED - timedelta(days=730)).strftime("%Y-%m")
     assert total(kind="single") == 3
+    assert total(institution_id="", kind="", **{"from": "", "to": ""}) == 5  # the form's "all"
+    assert total(kind="consult") == 422
     assert total(kind="mdt", **{"from": asked_month, "to": asked_month}) == 1
     assert total(**{"from": old_month, "to": old_month}) == 1
     assert total(institution_id=net.world.tertiary_id) == 5

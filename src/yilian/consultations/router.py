@@ -15,7 +15,6 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from yilian import tables
-from yilian.analytics.schemas import MONTH_PATTERN
 from yilian.auth.permissions import Action, Principal
 from yilian.config import Settings
 from yilian.consultations import availability, counts, room
@@ -56,6 +55,8 @@ router = APIRouter(prefix="/api/v1/consultations", tags=["consultations"],
 # included before the one above so "/counts" is not taken for a consultation id.
 counts_router = APIRouter(prefix="/api/v1/consultations", tags=["consultations"])
 Offset = Annotated[int, Query(ge=0)]
+MONTH_OR_EMPTY = r"^(\d{4}-(0[1-9]|1[0-2]))?$"
+KIND_PATTERN = "^(" + "|".join(kind.value for kind in ConsultationKind) + ")?$"
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
@@ -112,16 +113,19 @@ def read_of(session: Session, settings: Settings, consultation: Consultation,
 
 
 def counts_query(
-    period_from: Annotated[str | None, Query(alias="from", pattern=MONTH_PATTERN,
+    period_from: Annotated[str | None, Query(alias="from", pattern=MONTH_OR_EMPTY,
                                              description="First month, YYYY-MM")] = None,
-    period_to: Annotated[str | None, Query(alias="to", pattern=MONTH_PATTERN,
+    period_to: Annotated[str | None, Query(alias="to", pattern=MONTH_OR_EMPTY,
                                            description="Last month, YYYY-MM")] = None,
-    institution_id: Annotated[int | None, Query(description="Either side")] = None,
-    kind: ConsultationKind | None = None,
+    # Empty values are "all", as the page's filter form sends them.
+    institution_id: Annotated[str, Query(pattern=r"^\d{0,12}$",
+                                         description="Either side; empty: all")] = "",
+    kind: Annotated[str, Query(pattern=KIND_PATTERN, description="Empty: all kinds")] = "",
 ) -> counts.CountsQuery:
     """The query string of the counts (default: the twelve months up to this one)."""
-    return counts.CountsQuery(period_from=period_from, period_to=period_to,
-                              institution_id=institution_id, kind=kind)
+    return counts.CountsQuery(period_from=period_from or None, period_to=period_to or None,
+                              institution_id=int(institution_id) if institution_id else None,
+                              kind=ConsultationKind(kind) if kind else None)
 
 
 Counter = Annotated[Principal, RequirePermission(Action.CONSULTATION_COUNTS)]
