@@ -18,6 +18,7 @@ from yilian.analytics import web as analytics_web
 from yilian.audit import router as audit_api
 from yilian.auth import router as auth_api
 from yilian.auth import web as auth_web
+from yilian.consultations import counts_web as consultations_counts_web
 from yilian.consultations import router as consultations_api
 from yilian.consultations import web as consultations_web
 from yilian.fhir import router as fhir_api
@@ -78,6 +79,7 @@ def include_all(app: FastAPI) -> None:
     app.include_router(scheduling_web.router)
     app.include_router(consultations_api.counts_router)
     app.include_router(consultations_api.router)
+    app.include_router(consultations_counts_web.router)
     app.include_router(consultations_web.router)
     app.include_router(analytics_fhir.router)
     app.include_router(analytics_api.router)

@@ -22,6 +22,7 @@ from tests.consultations.conftest import (
 from tests.factories import bearer, make_user
 from yilian.auth.models import Role
 from yilian.consultations import service as consultations
+from yilian.consultations.models import Consultation
 from yilian.notify.models import InboxItem, Notification
 from yilian.registry.models import Institution
 from yilian.scheduling import service as scheduling
@@ -287,8 +288,48 @@ def test_counts_by_kind_and_institution_with_response_times_and_referrals_up(
     assert {r["key"]: r["count"] for r in got["by_kind"]} == {
         "mdt": 1, "single": 1, "case_discussion": 1}
     assert {r["key"]: r["count"] for r in got["by_specialty"]} == {"cardiology": 2, "": 1}
-    assert got["by_requesting_institution"] == [{"key": str(net.world.county_id), "count": 3}]
+    assert [(r["key"], r["count"]) for r in got["by_requesting_institution"]] == [
+        (str(net.world.county_id), 3)]
     assert got["answered"] == 2 and got["median_response_minutes"] is not None
     assert (got["reported"], got["referred_up"], got["kept_local"]) == (1, 1, 0)
     # A clinician (here the township's) may not count.
     assert client.get(f"{API}/counts", headers=net.world.township).status_code == 403
+
+
+def test_the_coordinator_records_experts_who_took_part_without_signing_in(
+    client: TestClient, net: Network,
+) -> None:
+    cid = accepted(client, net)
+    early = client.post(f"{API}/{cid}/attendance", json={"practitioner_ids": net.expert_ids[:1]},
+                        headers=net.coordinator)
+    assert early.status_code == 409  # no session yet
+    _scheduled(client, net, cid)
+    assert client.post(f"{API}/{cid}/join", headers=net.experts[0]).status_code == 200
+    marked = client.post(f"{API}/{cid}/attendance",
+                         json={"practitioner_ids": net.expert_ids[:2]}, headers=net.coordinator)
+    assert marked.status_code == 200, marked.text
+    # The expert who joined is there once; the other is recorded by the coordinator.
+    present = [(a["practitioner_id"], a["username"] == "") for a in marked.json()]
+    assert present == [(net.expert_ids[0], False), (net.expert_ids[1], True)]
+    again = client.post(f"{API}/{cid}/attendance", json={"practitioner_ids": net.expert_ids},
+                        headers=net.coordinator)
+    assert [a["practitioner_id"] for a in again.json()] == net.expert_ids
+    stranger = client.post(f"{API}/{cid}/attendance",
+                           json={"practitioner_ids": [net.world.head_practitioner_id]},
+                           headers=net.coordinator)
+    assert stranger.status_code == 422
+    assert client.post(f"{API}/{cid}/attendance", json={"practitioner_ids": net.expert_ids},
+                       headers=net.world.county).status_code == 403
+    steps = [e["action"] for e in client.get(f"{API}/{cid}", headers=net.coordinator)
+             .json()["events"]]
+    assert steps.count("attendance") == 2
+
+
+def test_withdrawing_an_unanswered_request_is_no_answer(
+    client: TestClient, net: Network, session: Session,
+) -> None:
+    cid = int(str(requested(client, net)["id"]))
+    assert client.post(f"{API}/{cid}/cancel", json={"reason": "病情好转"},
+                       headers=net.world.county).status_code == 200
+    row = session.get(Consultation, cid)
+    assert row is not None and row.status.value == "cancelled" and row.responded_at is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from itertools import pairwise
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -65,7 +66,10 @@ def test_report_counts_what_is_in_the_database(
     assert stored["practitioner"] == report.practitioners >= 500
     assert stored["practitioner_role"] == report.practitioner_roles
     assert stored["agreement"] == report.agreements >= 60
-    assert stored["app_user"] == len(report.logins) == len(demo.DEMO_ACCOUNTS) == 7
+    assert len(report.logins) == len(demo.DEMO_ACCOUNTS) == 7
+    # the consulted hospitals' coordinators and the experts who signed consultation reports
+    assert report.consultation_accounts > 0
+    assert stored["app_user"] == len(report.logins) + report.consultation_accounts
 
 
 def test_huailai_campus_is_run_by_pku_peoples_under_a_trusteeship_from_2022_07_01(
@@ -259,3 +263,84 @@ def test_a_year_of_referrals_goes_up_and_down_with_a_few_late_and_green_channel_
     assert green and demo_session.scalar(select(func.count()).select_from(ReferralClock)) > 0
     downs = [row for row in rows if row.direction is Direction.DOWN and row.based_on_id]
     assert downs  # Beijing's discharges coming back to the Huailai campus
+
+
+def test_a_year_of_consultations_between_huailai_baoding_and_beijing(
+    demo_session: Session, report: demo.DemoReport,
+) -> None:
+    from yilian.consultations import report as reports
+    from yilian.consultations.models import (
+        Consultation,
+        ConsultationAttendance,
+        ConsultationKind,
+        ConsultationReport,
+        ConsultationStatus,
+    )
+    from yilian.consultations.states import OPEN
+    from yilian.db import utcnow
+    from yilian.patients.models import PatientShare, SharingReason
+
+    rows = demo_session.scalars(select(Consultation)).all()
+    assert len(rows) == report.consultations
+    codes = {i.id: i.code for i in demo_session.scalars(select(Institution))}
+    pairs = {(codes[c.requesting_institution_id], codes[c.target_institution_id])
+             for c in rows}
+    assert {("PKUPH-HL", "PKUPH"), ("BCH-BD", "BCH"), ("BDFCH", "PKUCH")} <= pairs
+    # Every kind, a year back, and every outcome.
+    by_kind = {kind: sum(c.kind is kind for c in rows) for kind in ConsultationKind}
+    assert all(count >= 10 for count in by_kind.values()), by_kind
+    assert (utcnow() - min(c.requested_at for c in rows)).days > 300
+    statuses = {c.status for c in rows}
+    assert {ConsultationStatus.DECLINED, ConsultationStatus.REQUESTED,
+            ConsultationStatus.SCHEDULED, ConsultationStatus.REPORTED,
+            ConsultationStatus.CLOSED} <= statuses
+    assert all(c.decline_reason for c in rows if c.status is ConsultationStatus.DECLINED)
+    # Ward rounds and case discussions about several patients, each at the requester.
+    several = [c for c in rows if len(c.patients) > 1]
+    assert several and all(c.kind in (ConsultationKind.WARD_ROUND,
+                                      ConsultationKind.CASE_DISCUSSION,
+                                      ConsultationKind.TEACHING) for c in several)
+    for consultation in rows:
+        held = {r.institution_id for p in consultation.patients
+                for r in demo_session.scalars(select(PatientRecord).where(
+                    PatientRecord.person_id == p.person_id))}
+        assert consultation.requesting_institution_id in held, consultation.id
+    # Times in order; the response clock stops at the answer; most answers on time.
+    answered = [c for c in rows if c.responded_at is not None]
+    assert all(c.requested_at <= c.responded_at for c in answered)
+    on_time = sum(c.responded_at <= c.response_due_at for c in answered if c.response_due_at)
+    assert 0.7 < on_time / len(answered) < 1
+    assert all(c.requested_at < c.starts_at < c.ends_at for c in rows if c.starts_at)
+    assert any(c.escalated_at for c in rows if c.status is ConsultationStatus.REQUESTED)
+    # No expert is in two sessions at once.
+    sessions: dict[int, list[tuple[object, object]]] = {}
+    for c in rows:
+        if c.starts_at is not None:
+            for expert in c.experts:
+                sessions.setdefault(expert.practitioner_id, []).append((c.starts_at, c.ends_at))
+    for times in sessions.values():
+        times.sort()
+        assert all(a[1] <= b[0] for a, b in pairwise(times))
+    # Every reported one signed, by each of its assigned experts, of the frozen content.
+    reported = [c for c in rows if c.status in (ConsultationStatus.REPORTED,
+                                                ConsultationStatus.CLOSED)]
+    assert len(reported) > 200
+    for consultation in reported:
+        report = reports.get_report(demo_session, consultation=consultation)
+        assert report is not None and report.content_sha256 == reports.content_hash(report)
+        assert ({s.practitioner_id for s in report.signatures}
+                == {e.practitioner_id for e in consultation.experts})
+        assert all(s.content_sha256 == report.content_sha256 for s in report.signatures)
+        attended = demo_session.scalars(select(ConsultationAttendance.practitioner_id).where(
+            ConsultationAttendance.consultation_id == consultation.id)).all()
+        assert {e.practitioner_id for e in consultation.experts} <= set(attended)
+    assert demo_session.scalar(select(func.count()).select_from(ConsultationReport)) == len(
+        reported)
+    # Some ended in a referral up, most were kept local.
+    referred = sum(c.follow_up_referral_id is not None for c in reported)
+    assert 0 < referred / len(reported) < 0.5
+    # Records are shared with the consulted hospital for the open ones only.
+    shared = demo_session.scalars(select(PatientShare).where(
+        PatientShare.reason == SharingReason.CONSULTATION)).all()
+    open_refs = {f"Consultation/{c.id}" for c in rows if c.status in OPEN}
+    assert shared and {s.source_ref for s in shared} == open_refs

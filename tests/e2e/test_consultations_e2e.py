@@ -143,3 +143,48 @@ def test_a_county_mdt_ends_in_the_referral_the_experts_recommend(
     expect(page.locator("#request")).to_contain_text("北京大学人民医院")
     expect(page.locator("#request")).to_contain_text("冠状动脉旁路移植术")
     assert problems.messages == []
+
+
+def test_an_analyst_reads_the_year_of_consultations_in_tables_and_charts(
+    page: Page, live_server: str, demo_network: DemoNetwork, problems: BrowserProblems,
+    screenshot_dir: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from yilian.analytics.service import add_months
+    from yilian.consultations.counts import month_start
+    from yilian.consultations.models import Consultation, ConsultationKind
+
+    this_month = datetime.now(UTC).astimezone(month_start("2026-01").tzinfo).strftime("%Y-%m")
+    engine = make_engine(demo_network.url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            since = Consultation.requested_at >= month_start(add_months(this_month, -11))
+            total = session.scalar(select(func.count(Consultation.id)).where(since))
+            mdt = session.scalar(select(func.count(Consultation.id)).where(
+                since, Consultation.kind == ConsultationKind.MDT))
+    finally:
+        engine.dispose()
+    assert total and mdt
+
+    sign_in_as(page, live_server, "analyst", demo_network.password, "/")
+    page.get_by_role("link", name="会诊统计").click()
+    expect(page).to_have_url(re.compile(r"/consultations/counts$"))
+    expect(page.locator("#total")).to_have_text(str(total))
+    expect(page.locator("#by_kind-table tbody tr")).to_have_count(len(ConsultationKind))
+    for chart, bars in (("#by_kind-chart", len(ConsultationKind)), ("#response-chart", 3),
+                        ("#outcome-chart", 2)):
+        expect(page.locator(chart)).to_have_attribute("data-rendered", str(bars))
+        expect(page.locator(chart).locator("canvas")).to_have_count(1)
+    expect(page.locator("#by_target_institution-table")).to_contain_text("北京儿童医院")
+    expect(page.locator("#response-definition")).to_contain_text("答复时限")
+    page.screenshot(path=str(screenshot_dir / "consultation-counts.png"), full_page=True)
+
+    page.get_by_label("会诊类型").select_option("mdt")
+    page.get_by_role("button", name="查询").click()
+    expect(page.locator("#total")).to_have_text(str(mdt))
+    expect(page.locator("#by_kind-table tbody tr")).to_have_count(1)
+    expect(page.locator("#counts-xlsx")).to_have_attribute("href", re.compile("kind=mdt"))
+    assert problems.messages == []

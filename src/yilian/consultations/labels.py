@@ -38,6 +38,7 @@ EVENT_NAMES: Final[dict[str, tuple[str, str]]] = {
     "schedule": ("排期", "scheduled"),
     "start": ("开始会诊", "session started"),
     "joined": ("进入会诊室", "joined the session"),
+    "attendance": ("登记专家出席", "recorded the experts' attendance"),
     "signed": ("签署报告", "signed the report"),
     "sign_off": ("全部专家已签署", "signed by every expert"),
     "amended": ("追加补充说明", "amended the report"),

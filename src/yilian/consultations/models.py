@@ -139,14 +139,20 @@ class ConsultationExpert(Base):
 
 
 class ConsultationAttendance(Base):
-    """Someone who joined the session (expert, requester or guest clinician), once each."""
+    """Someone who joined the session (expert, requester or guest clinician), once each.
+
+    Signing in to the room records the user; the coordinator records an assigned expert
+    who took part without signing in (from the hospital's video room, by phone): then
+    ``user_id`` is empty and ``recorded_by`` names the coordinator.
+    """
 
     __tablename__ = "consultation_attendance"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     username: Mapped[str] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institution.id"))
     practitioner_id: Mapped[int | None] = mapped_column(ForeignKey("practitioner.id"))
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,23 +8,25 @@ gets 404. Reads and writes are audited by the services.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, UploadFile
+from fastapi import APIRouter, Depends, Header, Path, Query, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from yilian import tables
 from yilian.auth.permissions import Action, Principal
 from yilian.config import Settings
 from yilian.consultations import availability, counts, room
 from yilian.consultations import report as reports
 from yilian.consultations import service as consultations
-from yilian.consultations.models import Consultation, ConsultationStatus
+from yilian.consultations.models import Consultation, ConsultationKind, ConsultationStatus
 from yilian.consultations.schemas import (
     AcceptBody,
     ActionBody,
     AmendmentBody,
     AmendmentRead,
+    AttendanceBody,
     AttendanceRead,
     ConsultationCounts,
     ConsultationCreate,
@@ -53,6 +55,8 @@ router = APIRouter(prefix="/api/v1/consultations", tags=["consultations"],
 # included before the one above so "/counts" is not taken for a consultation id.
 counts_router = APIRouter(prefix="/api/v1/consultations", tags=["consultations"])
 Offset = Annotated[int, Query(ge=0)]
+MONTH_OR_EMPTY = r"^(\d{4}-(0[1-9]|1[0-2]))?$"
+KIND_PATTERN = "^(" + "|".join(kind.value for kind in ConsultationKind) + ")?$"
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
@@ -108,11 +112,41 @@ def read_of(session: Session, settings: Settings, consultation: Consultation,
     })
 
 
+def counts_query(
+    period_from: Annotated[str | None, Query(alias="from", pattern=MONTH_OR_EMPTY,
+                                             description="First month, YYYY-MM")] = None,
+    period_to: Annotated[str | None, Query(alias="to", pattern=MONTH_OR_EMPTY,
+                                           description="Last month, YYYY-MM")] = None,
+    # Empty values are "all", as the page's filter form sends them.
+    institution_id: Annotated[str, Query(pattern=r"^\d{0,12}$",
+                                         description="Either side; empty: all")] = "",
+    kind: Annotated[str, Query(pattern=KIND_PATTERN, description="Empty: all kinds")] = "",
+) -> counts.CountsQuery:
+    """The query string of the counts (default: the twelve months up to this one)."""
+    return counts.CountsQuery(period_from=period_from or None, period_to=period_to or None,
+                              institution_id=int(institution_id) if institution_id else None,
+                              kind=ConsultationKind(kind) if kind else None)
+
+
+Counter = Annotated[Principal, RequirePermission(Action.CONSULTATION_COUNTS)]
+CountsFilter = Annotated[counts.CountsQuery, Depends(counts_query)]
+
+
 @counts_router.get("/counts", response_model=ConsultationCounts)
-def consultation_counts(session: DbSession, principal: Annotated[
-        Principal, RequirePermission(Action.CONSULTATION_COUNTS)]) -> ConsultationCounts:
-    """By kind, institution and specialty; response times; referred up vs kept local."""
-    return counts.counts(session, principal)
+def consultation_counts(session: DbSession, settings: AppSettings, principal: Counter,
+                        query: CountsFilter) -> ConsultationCounts:
+    """By kind, institution and specialty; response times per urgency; referred up vs kept
+    local; each with its definition."""
+    return counts.counts(session, settings, principal, query=query)
+
+
+@counts_router.get("/counts.{fmt}", response_class=Response)
+def export_counts(session: DbSession, settings: AppSettings, principal: Counter,
+                  query: CountsFilter,
+                  fmt: Annotated[Literal["csv", "xlsx"], Path()]) -> Response:
+    """The same counts as one table, CSV (UTF-8 with BOM) or XLSX, definitions below."""
+    report = counts.counts(session, settings, principal, query=query)
+    return tables.download(counts.counts_table(report), "consultation-counts", fmt)
 
 
 @router.post("", response_model=ConsultationRead, status_code=201)
@@ -206,6 +240,16 @@ def join(consultation: CurrentConsultation, session: DbSession, settings: AppSet
     """Record attendance and give the video room link."""
     return {"room_url": room.attend(session, settings, principal,
                                              consultation=consultation)}
+
+
+@router.post("/{consultation_id}/attendance", response_model=list[AttendanceRead])
+def record_attendance(consultation: CurrentConsultation, session: DbSession,
+                      principal: CurrentPrincipal, body: AttendanceBody) -> list[AttendanceRead]:
+    """The coordinator records assigned experts who took part without signing in."""
+    room.record_attendance(session, principal, consultation=consultation,
+                           practitioner_ids=body.practitioner_ids)
+    return [AttendanceRead.model_validate(a)
+            for a in room.attendance(session, consultation=consultation)]
 
 
 @router.put("/{consultation_id}/report", response_model=ReportRead)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, Field, field_validator
 
+from yilian.analytics.schemas import Definition
 from yilian.consultations.models import ConsultationKind, ConsultationStatus
 from yilian.referrals.models import ReferralKind, Urgency
 from yilian.referrals.schemas import ICD10
@@ -57,6 +58,12 @@ class ScheduleBody(WriteModel):
 
     starts_at: AwareDatetime
     minutes: int | None = Field(default=None, ge=10, le=8 * 60)
+
+
+class AttendanceBody(WriteModel):
+    """The assigned experts the coordinator records as having taken part."""
+
+    practitioner_ids: list[int] = Field(min_length=1, max_length=10)
 
 
 class ActionBody(WriteModel):
@@ -117,6 +124,7 @@ class AttendanceRead(ReadModel):
     username: str
     institution_id: int | None
     practitioner_id: int | None
+    recorded_by: str = ""
     joined_at: datetime
 
 
@@ -203,15 +211,33 @@ class ConsultationRead(ConsultationSummary):
 
 
 class CountRow(ReadModel):
-    """One group of a count: its key (a kind, an institution id, a specialty) and size."""
+    """One group of a count: its key (a kind, an institution id, a specialty), its name in
+    Chinese and English where it has one, and its size."""
 
     key: str
+    name: str = ""
+    name_en: str = ""
     count: int
 
 
-class ConsultationCounts(ReadModel):
-    """Consultations for analytics."""
+class ResponseRow(ReadModel):
+    """How fast requests of one urgency were answered (accepted or declined)."""
 
+    urgency: Urgency
+    name: str
+    name_en: str
+    deadline_minutes: int
+    answered: int
+    median_minutes: float | None
+    within_deadline: int
+    within_deadline_share: float | None
+
+
+class ConsultationCounts(ReadModel):
+    """Consultations for analytics, over months of the request (Beijing time)."""
+
+    period_from: str
+    period_to: str
     total: int
     by_kind: list[CountRow]
     by_requesting_institution: list[CountRow]
@@ -219,6 +245,9 @@ class ConsultationCounts(ReadModel):
     by_specialty: list[CountRow]
     answered: int
     median_response_minutes: float | None
+    response_by_urgency: list[ResponseRow]
     reported: int
-    referred_up: int = Field(description="Reported consultations that led to a referral")
+    referred_up: int = Field(description="Reported consultations that led to a referral up")
     kept_local: int
+    referred_up_share: float | None
+    definitions: list[Definition]

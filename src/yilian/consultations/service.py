@@ -46,6 +46,7 @@ from yilian.referrals import service as referrals
 from yilian.referrals.models import Urgency
 from yilian.registry import service as registry
 
+ANSWERS = frozenset({ConsultationAction.ACCEPT, ConsultationAction.DECLINE})
 ROOM_TOKEN_BYTES = 24  # 32 URL-safe characters: unguessable, and carries no id
 
 # ---------------------------------------------------------------- small rules
@@ -323,7 +324,9 @@ def transition(
     current.status = after
     for name, value in (changes or {}).items():
         setattr(current, name, value)
-    if before in AWAITING_ANSWER and after not in AWAITING_ANSWER:
+    # The consulted institution's answer (accept or decline) stops the response clock; the
+    # requester withdrawing an unanswered request is no answer (the counts' response times).
+    if before in AWAITING_ANSWER and action in ANSWERS:
         current.responded_at = current.responded_at or utcnow()
     events.record_event(session, consultation=current, principal=principal,
                         action=action.value, from_status=before.value, to_status=after.value,

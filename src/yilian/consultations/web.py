@@ -279,6 +279,8 @@ def detail(request: Request, session: DbSession, settings: AppSettings,
         "overdue": consultations.is_overdue(consultation, utcnow()),
         "room_url": consultations.room_url(settings, consultation),
         "attendance": room.attendance(session, consultation=consultation),
+        "may_record_attendance": sides["coordinator"] and bool(consultation.experts)
+        and consultation.status in room.RECORDABLE,
         "report": report, "signed": reports.is_signed(report),
         "signed_by": {s.practitioner_id for s in report.signatures} if report else set(),
         "documents": reports.list_documents(session, consultation=consultation),
@@ -339,6 +341,21 @@ def act(
         raise InvalidInput("not_a_page_step", "该步骤由系统完成", "The system takes this step")
     flash(request, N_("Done: the other side has been told."))
     return RedirectResponse(f"/consultations/{consultation.id}", status_code=303)
+
+
+@router.post("/{consultation_id}/attendance", response_class=HTMLResponse)
+def attendance(request: Request, session: DbSession, principal: CurrentPrincipal,
+               consultation_id: int,
+               expert_ids: Annotated[list[int] | None, Form()] = None) -> Response:
+    """The coordinator records the assigned experts who took part."""
+    consultation = consultations.get_or_raise(session, principal,
+                                              consultation_id=consultation_id)
+    if not expert_ids:
+        raise InvalidInput("experts_required", "请选择出席的专家", "Choose who took part")
+    room.record_attendance(session, principal, consultation=consultation,
+                           practitioner_ids=expert_ids)
+    flash(request, N_("Attendance recorded."))
+    return RedirectResponse(f"/consultations/{consultation.id}#session", status_code=303)
 
 
 @router.post("/{consultation_id}/join", response_class=HTMLResponse)

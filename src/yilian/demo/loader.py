@@ -13,6 +13,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, lazyload
 from yilian.analytics import demo as analytics_demo
 from yilian.auth import service as users
 from yilian.config import Settings
+from yilian.consultations import demo as consultations_demo
 from yilian.demo import accounts, network, staff
 from yilian.demo import patients as demo_patients
 from yilian.demo.report import DemoReport
@@ -39,6 +40,8 @@ def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
         with eager_loading_off(session):
             report = build_network(session, password=password)
         report.patients_by_link = demo_patients.create_patients(session, settings)
+        for method, count in demo_patients.create_partner_patients(session, settings).items():
+            report.patients_by_link[method] = report.patients_by_link.get(method, 0) + count
         song = demo_patients.create_song(session, settings)
         demo_referrals.create_referrals(session, settings)
         settlement_demo.load(session)
@@ -53,6 +56,8 @@ def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
         if (user := users.get_by_username(session, username=login.username)) is not None])
     if report.network_created:
         report.practitioner_roles += scheduling_demo.create(session, settings).registry_roles
+        made = consultations_demo.create(session, settings, password=password)
+        report.consultations, report.consultation_accounts = made.consultations, made.accounts
         # Last, so the aggregate it rebuilds counts every encounter the demo made.
         history = analytics_demo.load(session, settings, scale=settings.demo_history_scale)
         report.encounters = history.encounters

@@ -24,6 +24,11 @@ SOURCES = (
 )
 RECORDS = 3000
 SEED = 2026
+# The Baoding hospitals register a few patients too: those they consult their Beijing
+# partners about (the consultations demo). Big hospitals record the resident ID.
+PARTNER_SOURCES = ("BCH-BD", "BDFCH", "BDTCM", "BDSH-KQ", "HBUAH")
+PARTNER_RECORDS = 45
+PARTNER_SEED = 2027
 
 # The demo patient who signs in as ``huailai.patient``: Song, insured in Huailai county
 # (130730), registered at the PKU People's Hospital Huailai campus (the seeds' story).
@@ -65,11 +70,25 @@ def create_patients(
     session: Session, settings: Settings, *, records: int = RECORDS
 ) -> dict[LinkMethod, int]:
     """Register the demo records; how many records each way of linking took."""
+    return _register(session, settings, synthetic.generate(records, sources=SOURCES,
+                                                          seed=SEED))
+
+
+def create_partner_patients(session: Session, settings: Settings) -> dict[LinkMethod, int]:
+    """Register the Baoding hospitals' demo records; how many records each way of linking
+    took."""
+    return _register(session, settings, synthetic.generate(
+        PARTNER_RECORDS, sources=PARTNER_SOURCES, seed=PARTNER_SEED, missing_id_share=0.0))
+
+
+def _register(session: Session, settings: Settings,
+              generated: list[synthetic.SyntheticRecord]) -> dict[LinkMethod, int]:
     institutions = {
-        code: registry.institution_by_code_or_raise(session, code=code).id for code in SOURCES
+        code: registry.institution_by_code_or_raise(session, code=code).id
+        for code in sorted({record.source for record in generated})
     }
     outcomes: dict[LinkMethod, int] = {}
-    for record in synthetic.generate(records, sources=SOURCES, seed=SEED):
+    for record in generated:
         made = patients.register_record(
             session,
             settings,

@@ -51,6 +51,9 @@ class DemoReport:
     agreements_by_type: Counter[AgreementType] = field(default_factory=Counter)
     patients_by_link: dict[LinkMethod, int] = field(default_factory=dict)
     encounters: int = 0  # the encounter history (analytics)
+    consultations: int = 0
+    # Coordinators of the consulted hospitals and the experts who signed reports.
+    consultation_accounts: int = 0
     logins: list[DemoLogin] = field(default_factory=list)
     password_opens_logins: bool = True  # False: the accounts keep an earlier load's password
     url: str = DEMO_URL
@@ -80,6 +83,7 @@ class DemoReport:
                 + ", ".join(f"{method.value} {count}"
                             for method, count in sorted(self.patients_by_link.items())),
                 f"  就诊记录 encounters {self.encounters}",
+                f"  远程会诊 consultations {self.consultations}",
             ]
         else:
             lines.append("演示网络已存在，未做更改 / Demo network already loaded; nothing changed.")
@@ -96,6 +100,10 @@ class DemoReport:
                 else "全网 whole network"
             )
             lines.append(f"  {login.username:<{width}}  {login.role.value:<18}  {where}")
+        if self.consultation_accounts:
+            lines.append(f"  另有会诊协调员与专家账号 {self.consultation_accounts} 个，密码相同 / "
+                         f"plus {self.consultation_accounts} consultation coordinator and expert "
+                         "accounts, same password (e.g. pkuph.telemed, pkuph-001)")
         lines.append(f"打开 / Open {self.url}  ·  API {self.url}api/docs"
                      f"  ·  FHIR {self.url}fhir/r4/metadata")
         return "\n".join(lines)

@@ -251,13 +251,51 @@ def create_referrals(session: Session, settings: Settings) -> int:
                       reason=row["follow_up_plan"])
     down_rows = maker.batch.referrals
     downs = _insert(session, maker.batch)
-    # Patients still in the receiving hospital's care are shared with it, as accepting does.
-    for referral_id, row in zip(ups + downs, up_rows + down_rows, strict=True):
+    _share_while_in_care(session, settings, ups + downs, up_rows + down_rows)
+    return len(ups) + len(downs)
+
+
+def _share_while_in_care(session: Session, settings: Settings, ids: list[int],
+                         rows: list[dict[str, Any]]) -> None:
+    """Patients still in the receiving hospital's care are shared with it, as accepting
+    does."""
+    for referral_id, row in zip(ids, rows, strict=True):
         if row["status"] in SHARED_WHILE:
             referral = session.get(Referral, referral_id)
             if referral is not None:
                 referrals.share_records(session, settings, referral=referral)
-    return len(ups) + len(downs)
+
+
+@dataclass(frozen=True)
+class FollowUpAsk:
+    """A referral the requester starts from a signed consultation report (another demo's)."""
+
+    person_id: int
+    origin_code: str
+    target_code: str
+    diagnosis_code: str
+    diagnosis_text: str
+    department_code: str
+    urgency: Urgency
+    created_at: datetime
+    reason: str
+
+
+def create_follow_ups(session: Session, settings: Settings,
+                      asks: list[FollowUpAsk]) -> list[int]:
+    """Referrals started from consultation reports, answered like the demo's others (same
+    delays and outcomes); their ids, in the order asked."""
+    maker = _Maker(session, settings)
+    for ask in asks:
+        maker.add(person_id=ask.person_id, origin=maker.institution(ask.origin_code),
+                  target=maker.institution(ask.target_code),
+                  case=(ask.diagnosis_code, ask.diagnosis_text, ask.department_code,
+                        ReferralKind.INPATIENT),
+                  urgency=ask.urgency, created=ask.created_at, reason=ask.reason)
+    rows = maker.batch.referrals
+    ids = _insert(session, maker.batch)
+    _share_while_in_care(session, settings, ids, rows)
+    return ids
 
 
 def _insert(session: Session, batch: _Batch) -> list[int]:
