@@ -71,6 +71,12 @@ ENDPOINTS: tuple[tuple[str, str], ...] = (
      "/api/v1/analytics/volumes?institution_id={busy}&from=2025-01&to=2025-12"),
     ("volumes, BCH-BD by department",
      "/api/v1/analytics/volumes?institution_id={busy}&by=department&from=2025-01&to=2025-12"),
+    ("overview, Baoding region", "/api/v1/analytics/overview?region=130600&from=2025-01&to=2025-12"),
+    ("institution page, BCH-BD", "/api/v1/analytics/institutions/{busy}?from=2025-01&to=2025-12"),
+    ("outflow, Baoding", "/api/v1/analytics/outflow?region=130600&from=2025-01&to=2025-12"),
+    ("referral flows", "/api/v1/analytics/referrals?region=130600&from=2025-01&to=2025-12"),
+    ("agreement network", "/api/v1/analytics/network?region=130600"),
+    ("programme counts", "/api/v1/analytics/programme"),
 )
 TARGET_P95_MS = 300.0
 TARGET_INCREMENTAL_S = 5.0
