@@ -196,3 +196,12 @@ def test_volumes_page_in_chinese(client: TestClient, session: Session, network: 
                                                        "lang": "en"})
     assert "Service volumes" in english.text and "Ratio to baseline" in english.text
 
+    # The form's "all kinds / all institutions" options send their fields empty: the same
+    # table as leaving them out, not an error.
+    blank = client.get("/analytics/volumes", params={
+        "from": "2023-01", "to": "2023-12", "kind": "", "institution_id": "", "region": "",
+        "baseline_from": "", "baseline_to": "", "agreement_id": ""})
+    assert blank.status_code == 200 and "2.47×" in blank.text and "3.46×" in blank.text
+    wrong = client.get("/analytics/volumes", params={"kind": "lunch"})
+    assert wrong.status_code == 422
+

@@ -25,25 +25,34 @@ Reader = Annotated[Principal, RequirePermission(Action.ANALYTICS_READ)]
 Writer = Annotated[Principal, RequirePermission(Action.ENCOUNTER_WRITE)]
 
 
+# A filter form's "all" option sends its parameter empty: every filter here may be blank.
+MONTH = r"^(\d{4}-\d{2})?$"
+ID = r"^\d*$"
+KINDS = "^(" + "|".join(kind.value for kind in VolumeKind) + ")?$"
+
+
 def volume_query(
-    period_from: Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}$",
+    period_from: Annotated[str | None, Query(alias="from", pattern=MONTH,
                                              description="First month, YYYY-MM")] = None,
-    period_to: Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-\d{2}$",
+    period_to: Annotated[str | None, Query(alias="to", pattern=MONTH,
                                            description="Last month, YYYY-MM")] = None,
-    kind: VolumeKind | None = None,
-    institution_id: int | None = None,
-    region: Annotated[str | None, Query(pattern=r"^\d{6}$",
+    kind: Annotated[str | None, Query(pattern=KINDS, description="a volume kind")] = None,
+    institution_id: Annotated[str | None, Query(pattern=ID, description="an id")] = None,
+    region: Annotated[str | None, Query(pattern=r"^(\d{6})?$",
                                         description="GB/T 2260 region code")] = None,
     by: Annotated[str, Query(pattern="^(institution|department)$")] = "institution",
-    baseline_from: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
-    baseline_to: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
-    agreement_id: int | None = None,
+    baseline_from: Annotated[str | None, Query(pattern=MONTH)] = None,
+    baseline_to: Annotated[str | None, Query(pattern=MONTH)] = None,
+    agreement_id: Annotated[str | None, Query(pattern=ID, description="an id")] = None,
 ) -> analytics.VolumeQuery:
-    """The query string of the volume metric."""
+    """The query string of the volume metric (blank filters count as not given)."""
     return analytics.VolumeQuery(
-        period_from=period_from, period_to=period_to, kind=kind, institution_id=institution_id,
-        region_code=region, by_department=by == "department", baseline_from=baseline_from,
-        baseline_to=baseline_to, agreement_id=agreement_id)
+        period_from=period_from or None, period_to=period_to or None,
+        kind=VolumeKind(kind) if kind else None,
+        institution_id=int(institution_id) if institution_id else None,
+        region_code=region or None, by_department=by == "department",
+        baseline_from=baseline_from or None, baseline_to=baseline_to or None,
+        agreement_id=int(agreement_id) if agreement_id else None)
 
 
 Volumes = Annotated[analytics.VolumeQuery, Depends(volume_query)]
