@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, lazyload
 
 from yilian.analytics import demo as analytics_demo
+from yilian.analytics import metric_refresh
 from yilian.auth import service as users
 from yilian.config import Settings
 from yilian.consultations import demo as consultations_demo
@@ -61,6 +62,9 @@ def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
         # Last, so the aggregate it rebuilds counts every encounter the demo made.
         history = analytics_demo.load(session, settings, scale=settings.demo_history_scale)
         report.encounters = history.encounters
+        # The dashboards read aggregates: count the demo's referrals, consultations,
+        # clinics and settlements once, as `yilian analytics refresh` would.
+        metric_refresh.refresh_metrics(session)
     return report
 
 
