@@ -55,6 +55,11 @@ class OutflowQuery:
     agreement_id: int | None = None
 
 
+def _next_prefix(prefix: str) -> str:
+    """The first code after every code starting with ``prefix`` ("1306" -> "1307")."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 def check_region(session: Session, principal: Principal, region_code: str) -> None:
     """Analysts read the regions inside the one they watch; hospital staff the region
     their institution lies in (figures of a region carry no patient)."""
@@ -113,7 +118,10 @@ def monthly_outflow(session: Session, *, region_code: str, first: str, last: str
     statement = (select(OutflowMonth.month, func.sum(OutflowMonth.admissions),
                         func.sum(OutflowMonth.admissions * outside))
                  .join(Institution, Institution.id == OutflowMonth.institution_id)
-                 .where(OutflowMonth.insured_region_code.startswith(prefix),
+                 # A range, not LIKE: PostgreSQL's default collation cannot read a
+                 # LIKE prefix off the key's index, a range it can (codes are digits).
+                 .where(OutflowMonth.insured_region_code >= prefix,
+                        OutflowMonth.insured_region_code < _next_prefix(prefix),
                         OutflowMonth.month >= first, OutflowMonth.month <= last)
                  .group_by(OutflowMonth.month).order_by(OutflowMonth.month))
     if specialty:
