@@ -228,10 +228,30 @@ def backend(
     _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# Emptying a PostgreSQL test database: DELETE, child tables first, then every sequence
+# restarted. TRUNCATE of all tables costs about a second on PostgreSQL (a new file per
+# table); the tables of one test hold a handful of rows, so DELETE takes some 20 ms. The
+# audit trail refuses DELETE (an append-only trigger), so it alone is truncated.
+APPEND_ONLY = ("audit_event",)
+_RESTART_SEQUENCES = """
+DO $$
+DECLARE found record;
+BEGIN
+    FOR found IN SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()
+    LOOP
+        EXECUTE format('ALTER SEQUENCE %%I RESTART', found.sequencename);
+    END LOOP;
+END $$;
+"""
+
+
 def _truncate_postgres(engine: Engine) -> None:
-    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        connection.exec_driver_sql(f"TRUNCATE {', '.join(APPEND_ONLY)} RESTART IDENTITY")
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name not in APPEND_ONLY:
+                connection.execute(table.delete())
+        connection.exec_driver_sql(_RESTART_SEQUENCES)
 
 
 @pytest.fixture
