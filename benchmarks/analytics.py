@@ -423,20 +423,30 @@ def main() -> None:
     parser.add_argument("--admin-url",
                         default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--reuse", action="store_true",
+                        help="time the calls on the database a --keep run left (no load)")
     args = parser.parse_args()
 
     started = time.perf_counter()
-    url = fresh_database(args.admin_url)
-    load_network(url)
-    engine = make_engine(url)
-    print(f"analytics benchmark: {args.encounters:,} encounters, PostgreSQL, loopback "
-          f"(network loaded in {time.perf_counter() - started:.0f} s)")
+    if args.reuse:
+        url = make_url(args.admin_url).set(database=DATABASE).render_as_string(
+            hide_password=False)
+        engine = make_engine(url)
+        print(f"analytics benchmark on the kept {DATABASE} (no load, calls only)")
+    else:
+        url = fresh_database(args.admin_url)
+        load_network(url)
+        engine = make_engine(url)
+        print(f"analytics benchmark: {args.encounters:,} encounters, PostgreSQL, loopback "
+              f"(network loaded in {time.perf_counter() - started:.0f} s)")
     try:
-        copied, indexed = bulk_load(engine, Generator(engine), args.encounters)
-        print(f"bulk load: COPY {copied:.1f} s = {args.encounters / copied:,.0f} rows/s; "
-              f"indexes and VACUUM ANALYZE after it {indexed:.1f} s")
-        seconds, buckets = refresh(engine)
-        print(f"refresh (aggregate rebuilt from raw rows): {seconds:.1f} s, {buckets:,} buckets")
+        if not args.reuse:
+            copied, indexed = bulk_load(engine, Generator(engine), args.encounters)
+            print(f"bulk load: COPY {copied:.1f} s = {args.encounters / copied:,.0f} rows/s; "
+                  f"indexes and VACUUM ANALYZE after it {indexed:.1f} s")
+            seconds, buckets = refresh(engine)
+            print(f"refresh (aggregate rebuilt from raw rows): {seconds:.1f} s, "
+                  f"{buckets:,} buckets")
         with make_sessionmaker(engine)() as session:
             busy = session.scalar(select(Institution.id).where(Institution.code == BUSY))
         ids = region_ids(engine)
@@ -446,6 +456,8 @@ def main() -> None:
             verdict = "ok" if p95 <= TARGET_P95_MS else "MISSED"
             print(f"  {label:<32} cold {cold:7.1f} ms  warm p50 {p50:6.1f} ms  "
                   f"p95 {p95:6.1f} ms  ({rows} rows)  {verdict}")
+        if args.reuse:
+            return
         pg_ms, pg_rows = postgres_yardstick(engine, ids)
         print(f"yardstick: the region call's aggregation as one raw GROUP BY "
               f"({len(ids)} institutions, {PERIOD[0]} … {PERIOD[1]}):")
@@ -463,7 +475,7 @@ def main() -> None:
               f"{TARGET_INCREMENTAL_S:.0f} s; total run {time.perf_counter() - started:.0f} s")
     finally:
         engine.dispose()
-        if not args.keep:
+        if not (args.keep or args.reuse):
             drop_database(args.admin_url)
 
 

@@ -8,7 +8,9 @@ table afterwards. Tests commit for real, so "nothing half-written" is checked ho
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import pickle
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from filelock import FileLock
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -123,67 +126,132 @@ DEMO_HISTORY_SCALE = 0.05
 
 @dataclass(frozen=True)
 class DemoTemplate:
-    """The demo network loaded once per backend and test process, to be copied per module.
+    """The demo network loaded once per backend and test run, to be copied per module.
 
-    Loading the demo takes tens of seconds; copying a SQLite file or creating a PostgreSQL
-    database from a template takes about one, so each module still gets its own copy to
-    change as it likes.
+    Loading the demo takes about a minute; copying a SQLite file or creating a PostgreSQL
+    database from a template takes about one second, so each module still gets its own copy
+    to change as it likes.
     """
 
     backend: Backend
     url: str
     report: Any  # yilian.demo.DemoReport (imported lazily: the demo pulls in every package)
+    output: str  # what ``yilian demo load`` printed when it loaded the template
     template_path: Path | None = None
     database: str = ""
 
 
-def _load_demo_template(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> DemoTemplate:
-    from yilian import demo
+def _shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every test process of this run sees: the run's base, above each worker's."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
+
+def _shared_demo_prefix(root: Path) -> str:
+    """The prefix of this run's shared demo databases on PostgreSQL (dropped at the end)."""
+    return f"yilian_demo_{hashlib.sha256(str(root).encode()).hexdigest()[:10]}_"
+
+
+def _build_demo_template(backend: Backend, root: Path) -> DemoTemplate:
+    """Load the demo into a new database of the backend (the caller holds the lock).
+
+    The load goes through the command line, ``yilian demo load``, exactly as the README's
+    first command runs it, so its first-load output is kept for the tests of the command.
+    """
     if backend.template_path is not None:
-        path = tmp_path_factory.mktemp("demo_template") / "demo_template.db"
+        path: Path | None = root / "demo_template.db"
+        assert path is not None
         shutil.copyfile(backend.template_path, path)
         url, database = f"sqlite:///{path}", ""
     else:
-        path, database = None, _unique_name("demo_template")
+        path, database = None, _shared_demo_prefix(root) + "template"
         url = _postgres_database(database)
         migrate.upgrade(url)
-    engine = make_engine(url)
-    try:
-        with make_sessionmaker(engine)() as session:
-            report = demo.load(session, demo_settings(url), password=DEMO_PASSWORD)
-            session.commit()
-        if path is not None:
+    report, output = _load_demo_by_command(url)
+    if path is not None:
+        engine = make_engine(url)
+        try:
             with engine.connect() as connection:  # fold the WAL back before copying
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        engine.dispose()
-    return DemoTemplate(backend, url, report, path, database)
+        finally:
+            engine.dispose()
+    return DemoTemplate(backend, url, report, output, path, database)
 
 
-@pytest.fixture(scope="session")
-def demo_templates() -> Iterator[dict[str, DemoTemplate]]:
-    """The demo templates made so far, by backend; they last the whole test process.
+def _load_demo_by_command(url: str) -> tuple[Any, str]:
+    """Run ``yilian demo load`` on the database; what it reported and what it printed."""
+    from yilian import cli, demo
 
-    Not parametrized on purpose: pytest tears a parametrized session fixture down whenever
-    the backend changes between modules, which would load the demo again each time.
+    reports: list[Any] = []
+    real_load = demo.load
+
+    def load_and_keep(*args: Any, **kwargs: Any) -> Any:
+        reports.append(real_load(*args, **kwargs))
+        return reports[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("YILIAN_DATABASE_URL", url)
+        patch.setenv("YILIAN_FIELD_KEY", TEST_FIELD_KEY)
+        patch.setenv("YILIAN_SECRET_KEY", "demo-secret-key-for-tests-0123456789")
+        patch.setenv("YILIAN_DEMO_HISTORY_SCALE", str(DEMO_HISTORY_SCALE))
+        patch.setattr(demo, "load", load_and_keep)
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(cli.app, ["demo", "load", "--password", DEMO_PASSWORD])
+        finally:
+            get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert len(reports) == 1, "yilian demo load did not load through yilian.demo.load"
+    return reports[0], result.output
+
+
+def _demo_template_files(root: Path, backend: str) -> tuple[FileLock, Path]:
+    folder = root / f"demo-{backend}"
+    folder.mkdir(exist_ok=True)
+    return FileLock(folder / "lock"), folder / "template.pickle"
+
+
+def _shared_demo_template(backend: Backend, root: Path) -> DemoTemplate:
+    """The run's demo template of the backend: loaded by the first process that asks.
+
+    xdist's workers share it through a file lock and a pickle in the run's base folder, so
+    the demo is loaded once per backend and run instead of once per worker. ``backend`` is
+    this process's own (its template database differs per worker); the loaded template keeps
+    the loader's, which nobody uses after the load.
     """
-    made: dict[str, DemoTemplate] = {}
-    yield made
-    for template in made.values():
-        if template.database:
-            _postgres_admin(f'DROP DATABASE IF EXISTS "{template.database}" WITH (FORCE)')
+    lock, saved = _demo_template_files(root, backend.name)
+    with lock:
+        if not saved.exists():
+            template = _build_demo_template(backend, root)
+            saved.write_bytes(pickle.dumps(template))
+        loaded: DemoTemplate = pickle.loads(saved.read_bytes())  # noqa: S301 (this run wrote it)
+    return loaded
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop this run's shared demo databases once, in the process that started the run."""
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: others may still be copying the template
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or not (factory.getbasetemp() / "demo-postgresql").exists():
+        return
+    prefix = _shared_demo_prefix(factory.getbasetemp())
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            names = connection.scalars(
+                text("SELECT datname FROM pg_database WHERE datname LIKE :prefix"),
+                {"prefix": prefix + "%"}).all()
+            for name in names:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture(scope="module")
-def demo_template(
-    backend: Backend, tmp_path_factory: pytest.TempPathFactory,
-    demo_templates: dict[str, DemoTemplate],
-) -> DemoTemplate:
-    """The demo network of this backend, loaded once per test process (see demo_copy)."""
-    if backend.name not in demo_templates:
-        demo_templates[backend.name] = _load_demo_template(backend, tmp_path_factory)
-    return demo_templates[backend.name]
+def demo_template(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> DemoTemplate:
+    """The demo network of this backend, loaded once per test run (see demo_copy)."""
+    return _shared_demo_template(backend, _shared_root(tmp_path_factory))
 
 
 @contextmanager

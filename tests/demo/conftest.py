@@ -27,6 +27,7 @@ class LoadedDemo:
 
     url: str
     report: demo.DemoReport
+    output: str  # what ``yilian demo load`` printed when it first loaded the network
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def loaded_demo(
 ) -> Iterator[LoadedDemo]:
     """The demo network, committed, in a copy of its own."""
     with demo_copy(demo_template, tmp_path_factory, "demo") as url:
-        yield LoadedDemo(url, demo_template.report)
+        yield LoadedDemo(url, demo_template.report, demo_template.output)
 
 
 @pytest.fixture

@@ -6,16 +6,18 @@ import re
 from datetime import date
 from itertools import pairwise
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from tests.conftest import demo_settings
-from tests.demo.conftest import PASSWORD
+from tests.conftest import TEST_FIELD_KEY, demo_settings
+from tests.demo.conftest import PASSWORD, LoadedDemo
 from yilian import demo
 from yilian.auth import service as users
 from yilian.auth.models import User
 from yilian.cli import app
+from yilian.config import get_settings
 from yilian.patients.models import LinkMethod, LinkReview, PatientRecord, Person, PersonStatus
 from yilian.registry import agreements as agreement_service
 from yilian.registry import service as registry
@@ -195,20 +197,30 @@ def test_loading_again_changes_nothing(demo_session: Session) -> None:
 
 
 def test_cli_demo_load_prints_counts_and_logins_then_changes_nothing(
-    runner: CliRunner, session: Session
+    loaded_demo: LoadedDemo, demo_session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = runner.invoke(app, ["demo", "load"])
-    second = runner.invoke(app, ["demo", "load"])
-
-    assert first.exit_code == 0, first.output
-    reported = re.search(r"机构 institutions (\d+)", first.output)
+    # The first load is the one that built this database: `yilian demo load` (conftest).
+    first = loaded_demo.output
+    reported = re.search(r"机构 institutions (\d+)", first)
     assert reported is not None
-    assert int(reported.group(1)) == counts(session)["institution"]
-    assert "password: Demo@2026" in first.output
+    assert int(reported.group(1)) == counts(demo_session)["institution"]
+    assert f"password: {PASSWORD}" in first
     for account in demo.DEMO_ACCOUNTS:
-        assert account.username in first.output
+        assert account.username in first
+    before = counts(demo_session)
+    monkeypatch.setenv("YILIAN_DATABASE_URL", loaded_demo.url)
+    monkeypatch.setenv("YILIAN_FIELD_KEY", TEST_FIELD_KEY)
+    get_settings.cache_clear()
+    try:
+        second = CliRunner().invoke(app, ["demo", "load", "--password", PASSWORD])
+    finally:
+        get_settings.cache_clear()
+
     assert second.exit_code == 0, second.output
     assert "nothing changed" in second.output
+    assert f"password: {PASSWORD}" in second.output
+    demo_session.expire_all()
+    assert counts(demo_session) == before
 
 
 def test_demo_patients_include_the_duplicates_an_index_meets(demo_session: Session) -> None:

@@ -89,6 +89,13 @@ class VolumeMonth(Base):
     """Counts of one kind at one institution (and department) in one month."""
 
     __tablename__ = "volume_month"
+    # Dashboards sum an institution's months over every department: this index holds the
+    # counts (PostgreSQL: INCLUDE), so those sums read the index alone, not the table.
+    __table_args__ = (
+        Index("ix_volume_month_institution_month", "institution_id", "month", "kind",
+              postgresql_include=["department_key", "total", "local", "out_of_region",
+                                  "unknown_region"]),
+    )
 
     institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), primary_key=True)
     # 0 when the sender named no department: a key column cannot be NULL, so no foreign key.
@@ -111,6 +118,11 @@ class OutflowMonth(Base):
     """
 
     __tablename__ = "outflow_month"
+    # The outflow trend reads a region's months from this index alone (PostgreSQL: INCLUDE).
+    __table_args__ = (
+        Index("ix_outflow_month_region_month", "insured_region_code", "month",
+              postgresql_include=["institution_id", "department_key", "admissions"]),
+    )
 
     insured_region_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
