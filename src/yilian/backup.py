@@ -96,11 +96,12 @@ def table_checksums(connection: Connection) -> dict[str, dict[str, Any]]:
     """Per table: its row count and a SHA-256 over its rows in primary-key order."""
     quote = connection.dialect.identifier_preparer.quote
     inspector = inspect(connection)
+    names = _user_tables(connection)
+    keys = {name: entry.get("constrained_columns") or []
+            for (_, name), entry in inspector.get_multi_pk_constraint().items()}
     result: dict[str, dict[str, Any]] = {}
-    for name in _user_tables(connection):
-        primary = inspector.get_pk_constraint(name).get("constrained_columns") or [
-            column["name"] for column in inspector.get_columns(name)
-        ]
+    for name in names:
+        primary = keys.get(name) or [column["name"] for column in inspector.get_columns(name)]
         order = ", ".join(quote(column) for column in primary)
         digest, rows = hashlib.sha256(), 0
         cursor = connection.exec_driver_sql(f"SELECT * FROM {quote(name)} ORDER BY {order}")  # noqa: S608 - quoted names

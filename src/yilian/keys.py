@@ -23,12 +23,13 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
+from sqlalchemy import ColumnElement, TableClause, bindparam, func, select, update
+from sqlalchemy import column as sa_column
+from sqlalchemy import table as sa_table
 from sqlalchemy.orm import Session, sessionmaker
 
 from yilian.config import FIELD_KEY_BYTES, Settings, parse_keyring, write_keyring
 from yilian.crypto import FieldCipher, FieldKeys, cipher_for_keyring, cipher_from_settings
-from yilian.db import Base
 from yilian.errors import InvalidInput
 
 
@@ -45,28 +46,21 @@ class EncryptedColumn:
         return f"{self.table}.{self.column}"
 
 
-def _encrypted_columns() -> tuple[EncryptedColumn, ...]:
-    from yilian.notify.subscriptions import SECRET_FIELD
-    from yilian.patients.matching import ID_FIELD, PHONE_FIELD
-
-    return (
-        EncryptedColumn("patient_record", "id_number_cipher", ID_FIELD),
-        EncryptedColumn("patient_record", "phone_cipher", PHONE_FIELD),
-        EncryptedColumn("webhook_subscription", "secret_encrypted", SECRET_FIELD),
-    )
-
-
-# Every column encrypted with the field cipher (tests/test_keys.py checks none is missing).
-ENCRYPTED_COLUMNS = _encrypted_columns()
+# Every column encrypted with the field cipher, with the field names its writers seal the
+# values for (patients.matching.ID_FIELD, …; tests/test_keys.py checks both, and that no
+# encrypted column is missing). Named, not imported, so the backup needs no models.
+ENCRYPTED_COLUMNS = (
+    EncryptedColumn("patient_record", "id_number_cipher", "patient_record.id_number"),
+    EncryptedColumn("patient_record", "phone_cipher", "patient_record.phone"),
+    EncryptedColumn("webhook_subscription", "secret_encrypted", "webhook_subscription.secret"),
+)
 
 
-def _table(column: EncryptedColumn) -> Table:
-    import yilian.models  # noqa: F401 - registers every table on Base.metadata
-
-    return Base.metadata.tables[column.table]
+def _table(column: EncryptedColumn) -> TableClause:
+    return sa_table(column.table, sa_column("id"), sa_column(column.column))
 
 
-def _key_id_of(table: Table, column: EncryptedColumn) -> ColumnElement[str]:
+def _key_id_of(table: TableClause, column: EncryptedColumn) -> ColumnElement[str]:
     # A token is "v1.<8 hex digits of key id>.<payload>": characters 4 to 11.
     return func.substr(table.c[column.column], 4, 8)
 
