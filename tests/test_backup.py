@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator
 from datetime import date
@@ -154,7 +155,12 @@ def test_round_trip_restores_every_row_of_every_table_and_refuses_damage_and_ove
     assert "--force" in again.output and len(again.output.strip().splitlines()) == 1
     assert all_rows(target_url)["audit_event"][-1] == restore_record  # untouched
 
+    assert "warning" not in restored_run.output
+    # Restored on a server with another field key: it says which keys the data needs.
+    monkeypatch.setenv("YILIAN_FIELD_KEY", base64.b64encode(b"k" * 32).decode())
+    get_settings.cache_clear()
     forced = runner.invoke(app, ["db", "restore", "--force", str(archive)])
     assert forced.exit_code == 0, forced.output
     assert "previous data is kept" in forced.output
+    assert "warning: values under field keys" in forced.output
     assert all_rows(target_url)["patient_record"] == source["patient_record"]

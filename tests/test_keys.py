@@ -192,3 +192,20 @@ def test_every_encrypted_column_is_known_to_the_rotation(
                 if any(TOKEN.match(value) for value in values):
                     holding_tokens.add((table.name, column.name))
     assert holding_tokens == {(c.table, c.column) for c in keys.ENCRYPTED_COLUMNS}
+
+
+def test_keys_in_the_environment_roll_out_staged_so_no_server_meets_an_unknown_key() -> None:
+    old, new = TEST_FIELD_KEY, base64.b64encode(keys.new_master_key()).decode()
+    before = Settings(field_keys=SecretStr(old))
+    staged = Settings(field_keys=SecretStr(f"{old},+{new}"))  # first rolling restart
+    after = Settings(field_keys=SecretStr(f"{old},{new}"))  # second rolling restart
+
+    # While staged, servers still write under the old key, which every server reads.
+    assert cipher_from_settings(staged).key_id == cipher_from_settings(before).key_id
+    # Once switched, servers write under the new key, which the staged servers read.
+    token = cipher_from_settings(after).encrypt(matching.PHONE_FIELD, "13912345670")
+    assert cipher_from_settings(after).token_key_id(token) != cipher_from_settings(before).key_id
+    assert cipher_from_settings(staged).decrypt(matching.PHONE_FIELD, token) == "13912345670"
+    # And all three find the same people by blind index.
+    assert len({cipher_from_settings(s).blind_index(matching.PHONE_FIELD, "1391")
+                for s in (before, staged, after)}) == 1

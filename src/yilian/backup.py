@@ -419,6 +419,7 @@ class RestoreReport:
     rows: int
     upgraded_to: str
     previous: str  # where the replaced data was kept ("" when the target held none)
+    field_key_ids: tuple[str, ...] = ()  # the field keys the restored values are under
 
     def summary(self) -> str:
         line = f"restored {self.tables} tables, {self.rows} rows at revision {self.revision}"
@@ -509,6 +510,7 @@ def restore(
         rows=sum(entry["rows"] for entry in manifest["tables"].values()),
         upgraded_to=", ".join(sorted(_code_heads(database_url)[1])) if migrate_after else "",
         previous=previous,
+        field_key_ids=tuple(manifest.get("field_key_ids", {})),
     )
     _audit(database_url, "db.restore", {
         "file": str(path), "sha256": _sha256(path), "backup_created_at": manifest["created_at"],

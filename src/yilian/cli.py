@@ -135,6 +135,14 @@ def db_restore(
         lambda: backup.restore(get_settings().database_url, file, force=force, upgrade=upgrade)
     )
     typer.echo(report.summary())
+    from yilian.crypto import cipher_from_settings
+
+    known = set(run_or_fail(lambda: cipher_from_settings(get_settings()).key_ids))
+    missing = [key_id for key_id in report.field_key_ids if key_id not in known]
+    if missing:
+        typer.echo(f"warning: values under field keys {', '.join(missing)} cannot be read "
+                   "with this keyring: install those keys (the key file or YILIAN_FIELD_KEYS)",
+                   err=True)
 
 
 @db_app.command("verify")

@@ -176,6 +176,20 @@ class Settings(BaseSettings):
             or (self.field_key is not None and self.field_key.get_secret_value())
         )
 
+    def _field_keys_parts(self) -> list[str]:
+        text = self.field_keys.get_secret_value() if self.field_keys is not None else ""
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    def resolved_staged_field_keys(self) -> tuple[bytes, ...]:
+        """Keys of YILIAN_FIELD_KEYS marked ``+``: they decrypt, but do not encrypt yet.
+
+        Rotating keys given in the environment without downtime takes two rolling
+        restarts: first every server gets ``old,+new`` (all can read the new key before
+        any writes with it), then ``old,new``; then ``yilian keys rotate --no-new-key``.
+        """
+        return tuple(_decode_field_key(part[1:].strip(), "YILIAN_FIELD_KEYS")
+                     for part in self._field_keys_parts() if part.startswith("+"))
+
     def resolved_field_keys(self) -> tuple[bytes, ...]:
         """The field master keys, oldest first: configured, or kept in field_key_file.
 
@@ -187,8 +201,10 @@ class Settings(BaseSettings):
         error, never silently replaced. The file is re-read when it changes (key rotation).
         """
         if self.field_keys is not None and self.field_keys.get_secret_value():
-            parts = [p for p in self.field_keys.get_secret_value().split(",") if p.strip()]
-            return tuple(_decode_field_key(p.strip(), "YILIAN_FIELD_KEYS") for p in parts)
+            active = [p for p in self._field_keys_parts() if not p.startswith("+")]
+            if not active:
+                raise ValueError("YILIAN_FIELD_KEYS holds no key that is not staged (+)")
+            return tuple(_decode_field_key(p, "YILIAN_FIELD_KEYS") for p in active)
         if self.field_key is not None and self.field_key.get_secret_value():
             return (_decode_field_key(self.field_key.get_secret_value(), "YILIAN_FIELD_KEY"),)
         path = self.field_key_file

@@ -116,13 +116,17 @@ class FieldCipher:
         return cls(FieldKeys.derive(master_key))
 
     @classmethod
-    def from_keyring(cls, master_keys: Iterable[bytes]) -> FieldCipher:
+    def from_keyring(
+        cls, master_keys: Iterable[bytes], staged: Iterable[bytes] = ()
+    ) -> FieldCipher:
         """A cipher on a keyring, oldest first: the newest encrypts, all decrypt, the first
-        derives the blind-index key (see the module's note on rotation)."""
+        derives the blind-index key (see the module's note on rotation). ``staged`` keys
+        only decrypt (a key being rolled out to every server before it encrypts)."""
         derived = [FieldKeys.derive(key) for key in master_keys]
         if not derived:
             raise ValueError("A keyring needs at least one master key")
-        return cls(derived[-1], previous=derived[:-1], index_key=derived[0].index_key)
+        extra = [FieldKeys.derive(key) for key in staged]
+        return cls(derived[-1], previous=[*derived[:-1], *extra], index_key=derived[0].index_key)
 
     @property
     def key_ids(self) -> tuple[str, ...]:
@@ -198,10 +202,13 @@ def _associated_data(field: str) -> bytes:
 
 def cipher_from_settings(settings: Settings) -> FieldCipher:
     """The cipher on this process's field keyring (configured, or from the key file)."""
-    return cipher_for_keyring(settings.resolved_field_keys())
+    return cipher_for_keyring(settings.resolved_field_keys(),
+                              settings.resolved_staged_field_keys())
 
 
 @functools.lru_cache(maxsize=8)
-def cipher_for_keyring(master_keys: tuple[bytes, ...]) -> FieldCipher:
+def cipher_for_keyring(
+    master_keys: tuple[bytes, ...], staged: tuple[bytes, ...] = ()
+) -> FieldCipher:
     """One cipher per keyring: HKDF and key setup run once, not per value."""
-    return FieldCipher.from_keyring(master_keys)
+    return FieldCipher.from_keyring(master_keys, staged)
