@@ -80,8 +80,13 @@ def target_url(backend: Backend, tmp_path: Path) -> Iterator[str]:
     name = f"yilian_restored_{os.getpid()}"
     _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    for leftover in _databases_like(name):
-        _postgres_admin(f'DROP DATABASE IF EXISTS "{leftover}" WITH (FORCE)')
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            for leftover in _databases_like(name):
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{leftover}" WITH (FORCE)')
+    finally:
+        admin.dispose()
 
 
 def _databases_like(prefix: str) -> list[str]:
