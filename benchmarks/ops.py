@@ -6,7 +6,8 @@ Stores RECORDS patient records (one person each; resident IDs and phones encrypt
 service stores them) with bulk inserts into a fresh database (a temporary SQLite file, or
 the given PostgreSQL URL, which is emptied first), then times `db backup`, `db verify`,
 `db restore` into a second database and `keys rotate` (the re-encryption of 2 x RECORDS
-values), and prints seconds and rows or values per second for each.
+values), and prints seconds and rows or values per second for each. The PostgreSQL
+databases (yilian_bench_ops, yilian_bench_ops_restored) are dropped at the end.
 """
 
 from __future__ import annotations
@@ -82,12 +83,13 @@ def seed(url: str, settings: Settings, records: int) -> None:
         engine.dispose()
 
 
-def fresh_postgres(url: str, name: str) -> str:
+def fresh_postgres(url: str, name: str, *, drop_only: bool = False) -> str:
     admin = make_engine(make_url(url).set(database="postgres").render_as_string(
         hide_password=False), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        if not drop_only:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
@@ -134,6 +136,9 @@ def main() -> None:
         factory, lambda: cipher_from_settings(settings), batch_size=arguments.batch_size),
         rows, "values")
     engine.dispose()
+    if arguments.database:
+        for name in ("yilian_bench_ops", "yilian_bench_ops_restored"):
+            fresh_postgres(arguments.database, name, drop_only=True)
 
 
 if __name__ == "__main__":

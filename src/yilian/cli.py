@@ -197,7 +197,7 @@ def keys_rotate(
 ) -> None:
     """Install a new field key and re-encrypt every value under it, online, in batches."""
     from yilian import keys
-    from yilian.crypto import cipher_from_settings
+    from yilian.crypto import FieldDecryptionError, cipher_from_settings
 
     settings = get_settings()
     if new_key:
@@ -206,8 +206,13 @@ def keys_rotate(
     engine = make_engine(settings.database_url)
     try:
         factory = make_sessionmaker(engine)
-        report = keys.reencrypt(factory, lambda: cipher_from_settings(settings),
-                                batch_size=batch_size)
+        try:
+            report = keys.reencrypt(factory, lambda: cipher_from_settings(settings),
+                                    batch_size=batch_size)
+        except FieldDecryptionError as error:  # the batches done so far stay done
+            fail(f"错误 / Error: {error}; the values re-encrypted so far stay so, "
+                 "rerun `yilian keys rotate --no-new-key` once the keyring is complete")
+            return
         with transaction(factory) as session:
             audit.bind(session, audit.AuditContext(actor=f"cli:{getpass.getuser()}"))
             audit.record(session, action="keys.rotate", entity_type="field_key",
