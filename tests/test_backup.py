@@ -25,6 +25,7 @@ from tests.factories import (
     register,
     resident_id_number,
 )
+from yilian import backup, migrate
 from yilian.audit import service as audit
 from yilian.audit.models import AuditEvent
 from yilian.auth.models import Role
@@ -169,3 +170,56 @@ def test_round_trip_restores_every_row_of_every_table_and_refuses_damage_and_ove
     assert "previous data is kept" in forced.output
     assert "warning: values under field keys" in forced.output
     assert all_rows(target_url)["patient_record"] == source["patient_record"]
+
+
+def _archive_at_revision(folder: Path, revision: str) -> Path:
+    """A well-formed archive claiming another schema revision (its payload is never read)."""
+    payload = folder / backup.SQLITE_PAYLOAD
+    payload.write_bytes(b"not read: the revision is checked first")
+    manifest = {"format": backup.FORMAT, "version": backup.FORMAT_VERSION, "backend": "sqlite",
+                "created_at": "2026-12-01T00:00:00+00:00", "revision": revision,
+                "payload": {"name": payload.name, "sha256": backup._sha256(payload),
+                            "bytes": payload.stat().st_size},
+                "tables": {}, "field_key_ids": {}}
+    archive = folder / f"{revision}.backup"
+    backup._write_archive(archive, manifest, payload, payload.name)
+    return archive
+
+
+@pytest.mark.parametrize(("revision", "advice"), [
+    ("20261123_foundation", "add --upgrade to migrate it after restoring"),
+    ("29991231_from_the_future", "restore it with the Yilian version that made it"),
+])
+def test_an_archive_of_another_schema_revision_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, revision: str, advice: str,
+) -> None:
+    target = tmp_path / "restored.db"
+    use_database(monkeypatch, f"sqlite:///{target}")
+    result = CliRunner().invoke(app, ["db", "restore", str(_archive_at_revision(tmp_path,
+                                                                               revision))])
+    get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert advice in result.output and len(result.output.strip().splitlines()) == 1
+    assert not target.exists()
+
+
+def test_upgrade_migrates_an_older_backup_before_it_is_swapped_in(
+    db_url: str, backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if backend.name != "sqlite":
+        pytest.skip("the migration step is the same on both; PostgreSQL's test database is shared")
+    migrate.downgrade(db_url, "-1")
+    archive = tmp_path / "older.backup"
+    older = backup.backup(db_url, archive).revision
+    target = f"sqlite:///{tmp_path / 'restored.db'}"
+
+    report = backup.restore(target, archive, upgrade=True)
+
+    engine = make_engine(target)
+    try:
+        with engine.connect() as connection:
+            now = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    finally:
+        engine.dispose()
+    assert report.revision == older != now
+    assert report.upgraded_to == now
