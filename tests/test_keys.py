@@ -130,7 +130,7 @@ def test_rotation_moves_every_value_to_the_new_key_while_lookups_keep_working(
 
     try:
         report = keys.reencrypt(sessions, lambda: cipher_from_settings(file_settings),
-                                batch_size=1, after_batch=meanwhile)
+                                batch_size=3, after_batch=meanwhile)
         assert all(fhir_resident_ids(client, doctor, n) == {n} for n in IDS[:3])
     finally:
         client.close()
