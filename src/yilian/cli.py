@@ -34,10 +34,12 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 registry_app = typer.Typer(help="Registry import and export (CSV).", no_args_is_help=True)
 demo_app = typer.Typer(help="The Jing-Jin-Ji demo network.", no_args_is_help=True)
+keys_app = typer.Typer(help="Field-encryption keys: status, rotation.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(registry_app, name="registry")
 app.add_typer(demo_app, name="demo")
+app.add_typer(keys_app, name="keys")
 app.add_typer(patients_app, name="patients")
 app.add_typer(notify_app, name="notify")
 app.add_typer(settlement_app, name="settlement")
@@ -103,6 +105,143 @@ def db_downgrade(revision: str) -> None:
 def db_current() -> None:
     """Show the revision the database is at."""
     migrate.current(get_settings().database_url)
+
+
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="The archive to write")],
+) -> None:
+    """Write a consistent backup of the database (online) with a checksummed manifest."""
+    from yilian import backup
+
+    report = run_or_fail(lambda: backup.backup(get_settings().database_url, file))
+    typer.echo(report.summary())
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="An archive of `db backup`")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a database that holds data")
+    ] = False,
+    upgrade: Annotated[
+        bool, typer.Option("--upgrade", help="Migrate an older backup to this code's schema")
+    ] = False,
+) -> None:
+    """Restore a backup, all or nothing, checked table by table against its manifest."""
+    from yilian import backup
+
+    report = run_or_fail(
+        lambda: backup.restore(get_settings().database_url, file, force=force, upgrade=upgrade)
+    )
+    typer.echo(report.summary())
+    from yilian.crypto import cipher_from_settings
+
+    known = set(run_or_fail(lambda: cipher_from_settings(get_settings()).key_ids))
+    missing = [key_id for key_id in report.field_key_ids if key_id not in known]
+    if missing:
+        typer.echo(f"warning: values under field keys {', '.join(missing)} cannot be read "
+                   "with this keyring: install those keys (the key file or YILIAN_FIELD_KEYS)",
+                   err=True)
+
+
+@db_app.command("verify")
+def db_verify(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="An archive of `db backup`")],
+) -> None:
+    """Check a backup archive: payload checksum, and each table's (SQLite)."""
+    from yilian import backup
+
+    manifest = run_or_fail(lambda: backup.verify(file))
+    rows = sum(entry["rows"] for entry in manifest["tables"].values())
+    typer.echo(f"{file}: intact ({manifest['backend']}, revision {manifest['revision']}, "
+               f"{len(manifest['tables'])} tables, {rows} rows, made {manifest['created_at']})")
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """The keyring's keys and how many encrypted values each one holds."""
+    from yilian import keys
+
+    settings = get_settings()
+
+    def count() -> dict[str, dict[str, int]]:
+        with unit_of_work() as session:
+            return keys.status(session)
+
+    counts = run_or_fail(count)
+    ids = run_or_fail(lambda: keys.key_ids(settings))
+    totals: dict[str, int] = {}
+    for per_key in counts.values():
+        for key_id, number in per_key.items():
+            totals[key_id] = totals.get(key_id, 0) + number
+    for position, key_id in enumerate(ids):
+        roles = [*(["blind indexes"] if position == 0 else []),
+                 *(["encrypts"] if position == len(ids) - 1 else [])]
+        label = f" ({', '.join(roles)})" if roles else ""
+        typer.echo(f"key {key_id}{label}: {totals.pop(key_id, 0)} values")
+    for key_id, number in totals.items():
+        typer.echo(f"key {key_id} (NOT IN THE KEYRING): {number} values")
+    for column, per_key in counts.items():
+        shown = ", ".join(f"{k} {n}" for k, n in per_key.items()) or "empty"
+        typer.echo(f"  {column}: {shown}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    new_key: Annotated[
+        bool, typer.Option("--new-key/--no-new-key",
+                           help="Install a new key first (else re-encrypt under the newest)")
+    ] = True,
+    batch_size: Annotated[int, typer.Option(min=1, help="Values per transaction")] = 500,
+) -> None:
+    """Install a new field key and re-encrypt every value under it, online, in batches."""
+    from yilian import keys
+    from yilian.crypto import FieldDecryptionError, cipher_from_settings
+
+    settings = get_settings()
+    if new_key:
+        key_id = run_or_fail(lambda: keys.install_new_key(settings))
+        typer.echo(f"installed key {key_id} in {settings.field_key_file}")
+    engine = make_engine(settings.database_url)
+    try:
+        factory = make_sessionmaker(engine)
+        try:
+            report = keys.reencrypt(factory, lambda: cipher_from_settings(settings),
+                                    batch_size=batch_size)
+        except FieldDecryptionError as error:  # the batches done so far stay done
+            fail(f"错误 / Error: {error}; the values re-encrypted so far stay so, "
+                 "rerun `yilian keys rotate --no-new-key` once the keyring is complete")
+            return
+        with transaction(factory) as session:
+            audit.bind(session, audit.AuditContext(actor=f"cli:{getpass.getuser()}"))
+            audit.record(session, action="keys.rotate", entity_type="field_key",
+                         entity_id=report.key_id,
+                         detail={"reencrypted": report.reencrypted, "batches": report.batches,
+                                 "left_over": report.left_over})
+    finally:
+        engine.dispose()
+    typer.echo(report.summary())
+    if report.left_over:
+        fail(f"{report.left_over} values are still under older keys (written meanwhile by a "
+             "server that does not have the new key?): run `yilian keys rotate --no-new-key`")
+
+
+@keys_app.command("retire")
+def keys_retire(key_id: Annotated[str, typer.Argument(help="The key id to drop")]) -> None:
+    """Drop an old key from the key file, once no value is under it."""
+    from yilian import keys
+
+    settings = get_settings()
+
+    def drop() -> None:
+        with unit_of_work() as session:
+            keys.retire(session, settings, key_id)
+            audit.record(session, action="keys.retire", entity_type="field_key",
+                         entity_id=key_id)
+
+    run_or_fail(drop)
+    typer.echo(f"retired key {key_id}")
 
 
 @users_app.command("create")

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description="Master key for encrypted patient fields: base64 of 32 random bytes; "
         "unset: generated once, kept in field_key_file. Losing it loses those fields.",
     )
+    field_keys: SecretStr | None = Field(
+        default=None,
+        description="A keyring instead of field_key: base64 master keys separated by commas, "
+        "oldest first; the last encrypts, all decrypt, the first derives the blind indexes.",
+    )
     field_key_file: Path = Path("./yilian.fieldkey")
     # Patient index: a pair scoring at or above empi_link_threshold links at once; between
     # the two thresholds it waits in the review queue; below, the record is a new person.
@@ -124,7 +129,10 @@ class Settings(BaseSettings):
     # in the children's hospital's best year; tests load less; 0 loads no history).
     demo_history_scale: float = Field(default=1.0, ge=0, le=1)
     _secret_key: str | None = PrivateAttr(default=None)
-    _field_key: bytes | None = PrivateAttr(default=None)
+    # The key file's keyring and the file's identity when read (inode, size, mtime): a
+    # `yilian keys rotate` replaces the file, and running servers notice on their next use.
+    _field_keyring: tuple[bytes, ...] = PrivateAttr(default=())
+    _field_keyring_stamp: tuple[int, int, int] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _review_below_link(self) -> Settings:
@@ -157,23 +165,84 @@ class Settings(BaseSettings):
         return self._secret_key
 
     def resolved_field_key(self) -> bytes:
-        """The configured field master key, or one generated once and kept in field_key_file.
+        """The master key new field values are encrypted with (the keyring's newest)."""
+        return self.resolved_field_keys()[-1]
 
-        Like ``resolved_secret_key``, but a lost field key loses data, not sessions: so the
-        file is created whole and owner-only in one step, two processes starting together
-        end up with the same key, and a damaged file is an error, never silently replaced.
+    @property
+    def field_keys_from_environment(self) -> bool:
+        """True when the keyring is configured (field_key / field_keys), not the key file."""
+        return bool(
+            (self.field_keys is not None and self.field_keys.get_secret_value())
+            or (self.field_key is not None and self.field_key.get_secret_value())
+        )
+
+    def _field_keys_parts(self) -> list[str]:
+        text = self.field_keys.get_secret_value() if self.field_keys is not None else ""
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    def resolved_staged_field_keys(self) -> tuple[bytes, ...]:
+        """Keys of YILIAN_FIELD_KEYS marked ``+``: they decrypt, but do not encrypt yet.
+
+        Rotating keys given in the environment without downtime takes two rolling
+        restarts: first every server gets ``old,+new`` (all can read the new key before
+        any writes with it), then ``old,new``; then ``yilian keys rotate --no-new-key``.
         """
+        return tuple(_decode_field_key(part[1:].strip(), "YILIAN_FIELD_KEYS")
+                     for part in self._field_keys_parts() if part.startswith("+"))
+
+    def resolved_field_keys(self) -> tuple[bytes, ...]:
+        """The field master keys, oldest first: configured, or kept in field_key_file.
+
+        ``field_keys`` (a comma-separated keyring) wins over ``field_key`` (one key). Without
+        either, the key file holds one base64 key per line, oldest first; it is generated
+        with one key on first use. Like ``resolved_secret_key``, but a lost field key loses
+        data, not sessions: so the file is created whole and owner-only in one step, two
+        processes starting together end up with the same key, and a damaged file is an
+        error, never silently replaced. The file is re-read when it changes (key rotation).
+        """
+        if self.field_keys is not None and self.field_keys.get_secret_value():
+            active = [p for p in self._field_keys_parts() if not p.startswith("+")]
+            if not active:
+                raise ValueError("YILIAN_FIELD_KEYS holds no key that is not staged (+)")
+            return tuple(_decode_field_key(p, "YILIAN_FIELD_KEYS") for p in active)
         if self.field_key is not None and self.field_key.get_secret_value():
-            return _decode_field_key(self.field_key.get_secret_value(), "YILIAN_FIELD_KEY")
-        if self._field_key is None:
-            path = self.field_key_file
-            if path.exists():
-                text = path.read_text(encoding="utf-8")
-            else:
-                fresh = base64.b64encode(secrets.token_bytes(FIELD_KEY_BYTES)).decode("ascii")
-                text = _create_key_file(path, fresh + "\n")
-            self._field_key = _decode_field_key(text.strip(), str(path))
-        return self._field_key
+            return (_decode_field_key(self.field_key.get_secret_value(), "YILIAN_FIELD_KEY"),)
+        path = self.field_key_file
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            fresh = base64.b64encode(secrets.token_bytes(FIELD_KEY_BYTES)).decode("ascii")
+            _create_key_file(path, fresh + "\n")
+            status = path.stat()
+        stamp = (status.st_ino, status.st_size, status.st_mtime_ns)
+        if stamp != self._field_keyring_stamp:
+            self._field_keyring = parse_keyring(path.read_text(encoding="utf-8"), str(path))
+            self._field_keyring_stamp = stamp
+        return self._field_keyring
+
+
+def parse_keyring(text: str, source: str) -> tuple[bytes, ...]:
+    """The master keys of a key file: one base64 key per line, oldest first (# comments)."""
+    lines = [line.strip() for line in text.splitlines()]
+    keys = tuple(_decode_field_key(line, source) for line in lines if line and line[0] != "#")
+    if not keys:
+        raise ValueError(f"The field key file {source} holds no key")
+    return keys
+
+
+def write_keyring(path: Path, keys: tuple[bytes, ...]) -> None:
+    """Replace the key file with this keyring at once (owner-only; readers never see half)."""
+    content = "".join(base64.b64encode(key).decode("ascii") + "\n" for key in keys)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def _decode_field_key(text: str, source: str) -> bytes:

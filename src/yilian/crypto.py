@@ -9,8 +9,18 @@ Exact lookup without decrypting uses a blind index: HMAC-SHA256 of the field nam
 value under a separate key. Equal values in one field give equal indexes; the same value
 in two fields does not, so indexes cannot be joined across columns.
 
-Both keys are derived with HKDF-SHA256 from one master key (``Settings.field_key`` or the
+Both keys are derived with HKDF-SHA256 from a master key (``Settings.field_key`` or the
 generated ``field_key_file``). Losing the master key loses every encrypted value.
+
+Key rotation (``yilian keys rotate``, ``yilian.keys``): the master keys form a keyring,
+oldest first (``Settings.field_keys`` or one key per line of the key file). The newest
+encrypts, every key decrypts the values its key_id names. The blind-index key stays the one
+derived from the FIRST master key, across rotations: a lookup hashes the searched value once
+and compares it with stored hashes, so changing the index key would make every stored hash
+unfindable until re-indexed, and re-indexing online would need two hash columns per field
+and every search to query both. Rotation protects the ciphertexts (a leaked or retired
+encryption key); the first key therefore stays in the keyring for as long as its indexes
+are in use (``yilian keys retire`` refuses it).
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ __all__ = [
     "FieldCipher",
     "FieldDecryptionError",
     "FieldKeys",
+    "cipher_for_keyring",
     "cipher_from_settings",
 ]
 
@@ -86,19 +97,46 @@ class FieldCipher:
     """Encrypts, decrypts and blind-indexes field values under the current keys.
 
     ``previous`` keys only decrypt: values they encrypted stay readable while a key
-    rotation re-encrypts them. Blind indexes always use the current key, so a rotation
-    must recompute them too.
+    rotation re-encrypts them. Blind indexes use ``index_key`` when given (a keyring's:
+    the first master key's), else the current key's.
     """
 
-    def __init__(self, keys: FieldKeys, *, previous: Iterable[FieldKeys] = ()) -> None:
+    def __init__(
+        self, keys: FieldKeys, *, previous: Iterable[FieldKeys] = (),
+        index_key: bytes | None = None,
+    ) -> None:
         self.keys = keys
         self._aead = {old.key_id: AESGCM(old.encryption_key) for old in previous}
         self._aead[keys.key_id] = AESGCM(keys.encryption_key)
+        self._index_key = index_key if index_key is not None else keys.index_key
 
     @classmethod
     def from_master_key(cls, master_key: bytes) -> FieldCipher:
         """A cipher on the keys derived from one 32-byte master key."""
         return cls(FieldKeys.derive(master_key))
+
+    @classmethod
+    def from_keyring(
+        cls, master_keys: Iterable[bytes], staged: Iterable[bytes] = ()
+    ) -> FieldCipher:
+        """A cipher on a keyring, oldest first: the newest encrypts, all decrypt, the first
+        derives the blind-index key (see the module's note on rotation). ``staged`` keys
+        only decrypt (a key being rolled out to every server before it encrypts)."""
+        derived = [FieldKeys.derive(key) for key in master_keys]
+        if not derived:
+            raise ValueError("A keyring needs at least one master key")
+        extra = [FieldKeys.derive(key) for key in staged]
+        return cls(derived[-1], previous=[*derived[:-1], *extra], index_key=derived[0].index_key)
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """Ids of every key this cipher decrypts with."""
+        return tuple(self._aead)
+
+    def token_key_id(self, token: str) -> str:
+        """The key id a stored token names ("" when it is not a token of this format)."""
+        version, _, rest = token.partition(".")
+        return rest.partition(".")[0] if version == FORMAT_VERSION else ""
 
     @property
     def key_id(self) -> str:
@@ -127,7 +165,7 @@ class FieldCipher:
         if aead is None:
             raise FieldDecryptionError(
                 f"{field}: encrypted with key {key_id}, but this server has key "
-                f"{self.key_id}; check YILIAN_FIELD_KEY or the field key file"
+                f"{', '.join(self._aead)}; check YILIAN_FIELD_KEY(S) or the field key file"
             )
         try:
             sealed = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
@@ -152,7 +190,7 @@ class FieldCipher:
         """
         normalised = unicodedata.normalize("NFKC", value).strip()
         message = _associated_data(field) + b"\x00" + normalised.encode("utf-8")
-        return hmac.new(self.keys.index_key, message, hashlib.sha256).hexdigest()
+        return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
 
 
 def _associated_data(field: str) -> bytes:
@@ -163,11 +201,14 @@ def _associated_data(field: str) -> bytes:
 
 
 def cipher_from_settings(settings: Settings) -> FieldCipher:
-    """The cipher on this process's field key (configured, or from the key file)."""
-    return _cipher_for_master_key(settings.resolved_field_key())
+    """The cipher on this process's field keyring (configured, or from the key file)."""
+    return cipher_for_keyring(settings.resolved_field_keys(),
+                              settings.resolved_staged_field_keys())
 
 
 @functools.lru_cache(maxsize=8)
-def _cipher_for_master_key(master_key: bytes) -> FieldCipher:
-    """One cipher per master key: HKDF and key setup run once, not per value."""
-    return FieldCipher.from_master_key(master_key)
+def cipher_for_keyring(
+    master_keys: tuple[bytes, ...], staged: tuple[bytes, ...] = ()
+) -> FieldCipher:
+    """One cipher per keyring: HKDF and key setup run once, not per value."""
+    return FieldCipher.from_keyring(master_keys, staged)
