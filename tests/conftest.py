@@ -122,6 +122,9 @@ DEMO_PASSWORD = "Demo-e2e-2026"
 # The demo's encounter history at a twentieth of the seeds' counts (66k rows instead of
 # 1.3 M): the ratios and the outflow drop come out exactly the same (analytics.demo_plan).
 DEMO_HISTORY_SCALE = 0.05
+# A third of the demo's patient records (linked one by one through the index, the bulk of
+# the demo's load time): every kind of duplicate still occurs, in proportion.
+DEMO_PATIENT_RECORDS = 1000
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,7 @@ def _load_demo_by_command(url: str) -> tuple[Any, str]:
         patch.setenv("YILIAN_FIELD_KEY", TEST_FIELD_KEY)
         patch.setenv("YILIAN_SECRET_KEY", "demo-secret-key-for-tests-0123456789")
         patch.setenv("YILIAN_DEMO_HISTORY_SCALE", str(DEMO_HISTORY_SCALE))
+        patch.setenv("YILIAN_DEMO_PATIENT_RECORDS", str(DEMO_PATIENT_RECORDS))
         patch.setattr(demo, "load", load_and_keep)
         get_settings.cache_clear()
         try:
@@ -341,7 +345,8 @@ def db_url(backend: Backend, tmp_path: Path) -> Iterator[str]:
 def demo_settings(url: str) -> Settings:
     """Settings for loading the demo into a test database (the tests' field key)."""
     return Settings(database_url=url, secret_key="demo-secret-key-for-tests-0123456789",
-                    field_key=TEST_FIELD_KEY, demo_history_scale=DEMO_HISTORY_SCALE)
+                    field_key=TEST_FIELD_KEY, demo_history_scale=DEMO_HISTORY_SCALE,
+                    demo_patient_records=DEMO_PATIENT_RECORDS)
 
 
 @pytest.fixture
@@ -384,6 +389,7 @@ def runner(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("YILIAN_DATABASE_URL", db_url)
     monkeypatch.setenv("YILIAN_FIELD_KEY", TEST_FIELD_KEY)
     monkeypatch.setenv("YILIAN_DEMO_HISTORY_SCALE", str(DEMO_HISTORY_SCALE))
+    monkeypatch.setenv("YILIAN_DEMO_PATIENT_RECORDS", str(DEMO_PATIENT_RECORDS))
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()

@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     # Demo: the encounter history's size against the seeds' own counts (1.0: 629,464 visits
     # in the children's hospital's best year; tests load less; 0 loads no history).
     demo_history_scale: float = Field(default=1.0, ge=0, le=1)
+    # Demo: how many source records the patient index is loaded with (through the real
+    # linkage, one by one: about a minute for the default; tests load fewer).
+    demo_patient_records: int = Field(default=3000, ge=0, le=100_000)
     _secret_key: str | None = PrivateAttr(default=None)
     # The key file's keyring and the file's identity when read (inode, size, mtime): a
     # `yilian keys rotate` replaces the file, and running servers notice on their next use.

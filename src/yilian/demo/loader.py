@@ -46,7 +46,7 @@ def load(session: Session, settings: Settings, *, password: str) -> DemoReport:
         song = demo_patients.create_song(session, settings)
         demo_referrals.create_referrals(session, settings)
         settlement_demo.load(session)
-        results_demo.load(session, song)
+        results_demo.load(session, song, registered=settings.demo_patient_records)
     else:
         report = DemoReport(password=password, network_created=False)
     report.logins, report.password_opens_logins = accounts.ensure_accounts(

@@ -22,7 +22,7 @@ SOURCES = (
     "PKUPH-HL", "PKUPH", "HL-THC-SHACHENG", "HL-THC-CUNRUI", "HL-THC-XINBAOAN",
     "HL-THC-DONGHUAYUAN", "PKUFH", "PKU3H",
 )
-RECORDS = 3000
+RECORDS = 3000  # the default of Settings.demo_patient_records
 SEED = 2026
 # The Baoding hospitals register a few patients too: those they consult their Beijing
 # partners about (the consultations demo). Big hospitals record the resident ID.
@@ -66,12 +66,15 @@ def song(session: Session) -> Person | None:
     return record.person if record is not None else None
 
 
-def create_patients(
-    session: Session, settings: Settings, *, records: int = RECORDS
-) -> dict[LinkMethod, int]:
-    """Register the demo records; how many records each way of linking took."""
-    return _register(session, settings, synthetic.generate(records, sources=SOURCES,
-                                                          seed=SEED))
+def create_patients(session: Session, settings: Settings) -> dict[LinkMethod, int]:
+    """Register the demo records (``settings.demo_patient_records`` of them); how many
+    records each way of linking took."""
+    return _register(session, settings, generated(settings.demo_patient_records))
+
+
+def generated(records: int) -> list[synthetic.SyntheticRecord]:
+    """The demo's source records: the same count gives the same records."""
+    return synthetic.generate(records, sources=SOURCES, seed=SEED)
 
 
 def create_partner_patients(session: Session, settings: Settings) -> dict[LinkMethod, int]:

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from yilian.db import utcnow
 from yilian.patients import service as patients
-from yilian.patients import synthetic
 from yilian.patients.models import Person
 from yilian.registry import service as registry
 from yilian.results import catalogue
@@ -165,15 +164,17 @@ def _bulk_report(rng: random.Random, item: RecognitionItem, person_id: int,
     return report
 
 
-def create_patient_results(session: Session, *, now: datetime, patients_count: int) -> int:
+def create_patient_results(session: Session, *, now: datetime, patients_count: int,
+                           registered: int) -> int:
     """Results of the first demo patients at the institutions that registered them (bulk)."""
     rng = random.Random(SEED)  # noqa: S311 - demo data, not secrets
     items = results.items_by_code(session, codes=[*PANEL_VALUES, *EXAMS])
     institutions: dict[str, int] = {}
     reports: list[DiagnosticReport] = []
     # The demo's patients as demo.patients registered them (the same seed), the first few.
-    sources, registered = _registered()
-    records = list(synthetic.generate(registered, sources=sources, seed=SEED))[:patients_count]
+    from yilian.demo.patients import generated
+
+    records = generated(registered)[:patients_count]
     for record in records:
         if record.source not in institutions:
             institutions[record.source] = registry.institution_by_code_or_raise(
@@ -190,16 +191,12 @@ def create_patient_results(session: Session, *, now: datetime, patients_count: i
     return len(reports)
 
 
-def _registered() -> tuple[tuple[str, ...], int]:
-    from yilian.demo.patients import RECORDS, SOURCES
-
-    return SOURCES, RECORDS
-
-
-def load(session: Session, song: Person | None, *, patients_count: int = PATIENTS) -> int:
+def load(session: Session, song: Person | None, *, registered: int,
+         patients_count: int = PATIENTS) -> int:
     """Catalogue, qualifications and results for the demo; how many results were stored."""
     now = utcnow()
     catalogue.load_jingjinji(session)
     create_qualifications(session)
     stored = create_song_results(session, song, now=now) if song is not None else 0
-    return stored + create_patient_results(session, now=now, patients_count=patients_count)
+    return stored + create_patient_results(session, now=now, patients_count=patients_count,
+                                           registered=registered)
