@@ -203,6 +203,7 @@ def confirm_enrolment_at_sign_in(
                        "error": error.message(current_language.get())},
                       status_code=error.status_code if error.status_code < 500 else 400)
     _start_session(request, session, user=user, next=next, second_factor="totp")
+    request.state.principal = users.principal_for(session, user=user)  # the page's header
     return render(request, "totp_recovery_codes.html", {"codes": codes, "next": next})
 
 
