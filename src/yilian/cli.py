@@ -54,6 +54,20 @@ T = TypeVar("T")
 DEMO_PASSWORD = "Demo@2026"  # noqa: S105
 
 
+@app.callback()
+def _check_settings() -> None:
+    """Refuse to run on invalid settings, with one line saying which and why."""
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        typer.echo(f"错误 / Error: {where}: {first['msg']}", err=True)
+        raise typer.Exit(code=1) from None
+
+
 def fail(message: str) -> None:
     """Print one line saying what is wrong and exit non-zero."""
     typer.echo(message, err=True)
