@@ -151,8 +151,11 @@ def submit_code(
                              client_ip=_client_ip(request))
     except YilianError as error:
         session.commit()  # a wrong code counts toward throttling and stays audited
-        if error.status_code == 429:
+        if error.status_code == 429:  # start again, with the password, after the wait
             request.session.pop(_PENDING, None)
+            return render(request, "login.html",
+                          {"next": next, "error": error.message(current_language.get()),
+                           "username": user.username}, status_code=429)
         return render(request, "login_code.html",
                       {"error": error.message(current_language.get()),
                        "username": user.username},
