@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from yilian.audit import service as audit
-from yilian.audit.models import AuditEvent
+from yilian.audit.models import AuditEvent, AuditOutcome
 from yilian.errors import InvalidInput
 
 BATCH = 1000
@@ -102,21 +102,23 @@ def rows(factory: sessionmaker[Session], chosen: Period) -> Iterator[dict[str, A
     after = 0
     while True:
         with factory() as session:
-            batch = session.scalars(
-                select(AuditEvent).where(*_conditions(chosen), AuditEvent.id > after)
+            batch = session.execute(
+                select(*_COLUMNS).where(*_conditions(chosen), AuditEvent.id > after)
                 .order_by(AuditEvent.id).limit(BATCH)
             ).all()
-            found = [_as_dict(row) for row in batch]
+            found = [_as_dict(row._asdict()) for row in batch]
         if not found:
             return
         yield from found
         after = found[-1]["id"]
 
 
-def _as_dict(row: AuditEvent) -> dict[str, Any]:
-    values = {column: getattr(row, column) for column in COLUMNS}
-    values["recorded_at"] = row.recorded_at.isoformat()
-    values["outcome"] = row.outcome.value
+_COLUMNS = [getattr(AuditEvent, column) for column in COLUMNS]  # plain rows: no ORM objects
+
+
+def _as_dict(values: dict[str, Any]) -> dict[str, Any]:
+    values["recorded_at"] = values["recorded_at"].isoformat()
+    values["outcome"] = AuditOutcome(values["outcome"]).value
     return values
 
 
