@@ -248,6 +248,8 @@ def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
 
     env = {**os.environ, "YILIAN_DATABASE_URL": url, "YILIAN_SECRET_KEY": SECRET,
            "YILIAN_FIELD_KEY": FIELD_KEY, "YILIAN_LOG_LEVEL": "WARNING",
+           # a throwaway database: its administrators sign in with a password alone
+           "YILIAN_TOTP_REQUIRED": "false",
            "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")}
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
         [sys.executable, "-m", "uvicorn", "--factory", "yilian.app:create_app", "--host",

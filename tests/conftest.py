@@ -32,6 +32,11 @@ from yilian.app import create_app
 from yilian.config import Settings, get_settings
 from yilian.db import Base, make_engine, make_sessionmaker
 
+# Administrators and clerks need a second factor (TOTP) to sign in; the tests of that set
+# totp_required=True themselves (tests/auth/test_two_factor.py). Every other test signs in
+# with a password alone, as the tests written before two-factor sign-in do.
+os.environ.setdefault("YILIAN_TOTP_REQUIRED", "false")
+
 PG_ADMIN_URL = os.environ.get(
     "YILIAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

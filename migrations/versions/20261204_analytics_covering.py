@@ -6,7 +6,7 @@ the index (PostgreSQL's INCLUDE; SQLite indexes the key columns only) the sums a
 index-only scans.
 
 Revision ID: 20261204_analytics_covering
-Revises: 20261203_consultation_attendance
+Revises: 20261204_accounts
 Create Date: 2026-12-04
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "20261204_analytics_covering"
-down_revision: str | None = "20261203_consultation_attendance"
+down_revision: str | None = "20261204_accounts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session
 from yilian import migrate
 from yilian.analytics.cli import analytics_app
 from yilian.audit import service as audit
+from yilian.audit.cli import audit_app
 from yilian.auth import service as users
 from yilian.auth.models import Role
 from yilian.config import get_settings
 from yilian.consultations.cli import consultations_app
 from yilian.db import make_engine, make_sessionmaker, transaction
-from yilian.errors import YilianError
+from yilian.errors import NotFound, YilianError
 from yilian.notify.cli import notify_app
 from yilian.patients.cli import patients_app
 from yilian.referrals.cli import referrals_app
@@ -48,10 +49,25 @@ app.add_typer(referrals_app, name="referrals")
 app.add_typer(scheduling_app, name="scheduling")
 app.add_typer(consultations_app, name="consultations")
 app.add_typer(analytics_app, name="analytics")
+app.add_typer(audit_app, name="audit")
 
 T = TypeVar("T")
 # Documented in the README; demo databases only. Production accounts come from `users create`.
 DEMO_PASSWORD = "Demo@2026"  # noqa: S105
+
+
+@app.callback()
+def _check_settings() -> None:
+    """Refuse to run on invalid settings, with one line saying which and why."""
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        typer.echo(f"错误 / Error: {where}: {first['msg']}", err=True)
+        raise typer.Exit(code=1) from None
 
 
 def fail(message: str) -> None:
@@ -269,6 +285,25 @@ def users_create(
 
     run_or_fail(create)
     typer.echo(f"created user {username} ({role.value})")
+
+
+@users_app.command("reset-2fa")
+def users_reset_two_factor(
+    username: Annotated[str, typer.Argument(help="Sign-in name")],
+) -> None:
+    """Remove a user's authenticator and recovery codes (lost phone) and sign them out
+    everywhere; administrators and clerks set up a new one at their next sign-in."""
+    from yilian.auth import totp
+
+    def reset() -> None:
+        with unit_of_work() as session:
+            user = users.get_by_username(session, username=username)
+            if user is None:
+                raise NotFound("用户", "User", username)
+            totp.reset(session, user=user)
+
+    run_or_fail(reset)
+    typer.echo(f"two-factor sign-in reset for {username}")
 
 
 @registry_app.command("import")

@@ -11,12 +11,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Language = Literal["zh", "en"]
 
 FIELD_KEY_BYTES = 32
+# Six months of logs (China's Cybersecurity Law, art. 21; 等保 2.0 level 3).
+MIN_AUDIT_RETENTION_DAYS = 180
 
 
 class Settings(BaseSettings):
@@ -39,6 +41,18 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_window_minutes: int = Field(default=15, ge=1)
     secure_cookies: bool = False
+    # Two-factor sign-in (TOTP): administrators and insurance clerks must use it; others may.
+    totp_required: bool = Field(
+        default=True,
+        description="Require a second factor of platform and hospital administrators and "
+        "insurance clerks. Turn off only for automated tests on throwaway databases.",
+    )
+    totp_issuer: str = Field(default="Yilian 医联", min_length=1, max_length=64,
+                             description="The name authenticator apps show for the account.")
+    # Audit records are never deleted by the application; this is the period the operator
+    # commits to keep them (and any archive must cover) — China's Cybersecurity Law, art. 21:
+    # network logs kept no less than six months.
+    audit_retention_days: int = 180
     log_json: bool = True
     log_level: str = "INFO"
     fhir_base_url: str = ""
@@ -144,6 +158,17 @@ class Settings(BaseSettings):
                 "YILIAN_EMPI_REVIEW_THRESHOLD must be below YILIAN_EMPI_LINK_THRESHOLD"
             )
         return self
+
+    @field_validator("audit_retention_days")
+    @classmethod
+    def _retention_at_least_six_months(cls, value: int) -> int:
+        if value < MIN_AUDIT_RETENTION_DAYS:
+            raise ValueError(
+                f"YILIAN_AUDIT_RETENTION_DAYS must be at least {MIN_AUDIT_RETENTION_DAYS} "
+                f"(got {value}): China's Cybersecurity Law asks for six months of logs / "
+                f"审计记录至少保存 {MIN_AUDIT_RETENTION_DAYS} 天（《网络安全法》第二十一条）"
+            )
+        return value
 
     @model_validator(mode="after")
     def _notify_lease_outlasts_timeout(self) -> Settings:

@@ -58,6 +58,14 @@ class NotAuthenticated(YilianError):
         super().__init__("not_authenticated", zh, en, 401)
 
 
+class SecondFactorNeeded(YilianError):
+    """The password was right, but the sign-in needs a second factor first (HTTP 401 when a
+    code is missing or wrong, 403 when the account must first set up an authenticator)."""
+
+    def __init__(self, code: str, zh: str, en: str, status_code: int = 401):
+        super().__init__(code, zh, en, status_code)
+
+
 class PermissionDenied(YilianError):
     """Signed in, but this role or institution may not do this (HTTP 403)."""
 

@@ -40,6 +40,7 @@ class EncryptedColumn:
     table: str
     column: str
     field: str
+    key: str = "id"  # the table's integer primary key, the order batches walk in
 
     @property
     def label(self) -> str:
@@ -53,11 +54,12 @@ ENCRYPTED_COLUMNS = (
     EncryptedColumn("patient_record", "id_number_cipher", "patient_record.id_number"),
     EncryptedColumn("patient_record", "phone_cipher", "patient_record.phone"),
     EncryptedColumn("webhook_subscription", "secret_encrypted", "webhook_subscription.secret"),
+    EncryptedColumn("user_totp", "secret_cipher", "user_totp.secret", key="user_id"),
 )
 
 
 def _table(column: EncryptedColumn) -> TableClause:
-    return sa_table(column.table, sa_column("id"), sa_column(column.column))
+    return sa_table(column.table, sa_column(column.key), sa_column(column.column))
 
 
 def _key_id_of(table: TableClause, column: EncryptedColumn) -> ColumnElement[str]:
@@ -148,7 +150,7 @@ def _reencrypt_column(
     after_batch: Callable[[EncryptedColumn, int], None] | None,
 ) -> int:
     table = _table(column)
-    primary, sealed = table.c.id, table.c[column.column]
+    primary, sealed = table.c[column.key], table.c[column.column]
     changed, last_id = 0, 0
     while True:
         cipher = cipher_of()

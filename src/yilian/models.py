@@ -2,7 +2,7 @@
 
 from yilian.analytics.models import Encounter, VolumeMonth
 from yilian.audit.models import AuditEvent
-from yilian.auth.models import LoginAttempt, User, WebSession
+from yilian.auth.models import LoginAttempt, RecoveryCode, User, UserTotp, WebSession
 from yilian.consultations.models import Consultation  # its module holds every table of it
 from yilian.db import Base
 from yilian.notify.models import (
@@ -100,6 +100,7 @@ __all__ = [
     "Qualification",
     "RecognitionDecision",
     "RecognitionItem",
+    "RecoveryCode",
     "Referral",
     "ReferralClock",
     "ReferralDocument",
@@ -114,6 +115,7 @@ __all__ = [
     "Stationing",
     "Traineeship",
     "User",
+    "UserTotp",
     "VolumeMonth",
     "WebSession",
     "WebhookSubscription",

@@ -24,7 +24,10 @@ from yilian.db import utcnow
 
 _CONTEXT_KEY = "audit_context"
 # Tables whose rows are not themselves audited (the trail itself, throttling bookkeeping).
-_NOT_AUDITED = frozenset({"audit_event", "login_attempt", "web_session", "alembic_version"})
+_NOT_AUDITED = frozenset({
+    "audit_event", "login_attempt", "web_session", "alembic_version",
+    "totp_recovery_code",  # audited explicitly: created as a set, used as auth.totp.recovery
+})
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from yilian.db import Base, UTCDateTime, str_enum, utcnow
@@ -82,3 +82,36 @@ class WebSession(Base):
     user_agent: Mapped[str] = mapped_column(String(256), default="")
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Roles that must sign in with a second factor (TOTP); every other role may opt in.
+TOTP_REQUIRED_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.HOSPITAL_ADMIN, Role.INSURANCE_CLERK})
+
+
+class UserTotp(Base):
+    """A user's authenticator (TOTP, RFC 6238). The shared secret is stored encrypted with
+    the field cipher; the row is active once ``confirmed_at`` is set by a first valid code.
+    ``last_step`` is the 30-second step of the last code accepted: no code of that step or
+    an earlier one is accepted again (replay protection)."""
+
+    __tablename__ = "user_totp"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+    secret_cipher: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+    # A sign-in moving the replay mark on is not a change to audit (the sign-in is audited).
+    __audit_ignore__ = frozenset({"last_step"})
+
+
+class RecoveryCode(Base):
+    """A one-time code to sign in without the authenticator; only its SHA-256 is stored."""
+
+    __tablename__ = "totp_recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -30,6 +30,7 @@ class Action(enum.StrEnum):
     AGREEMENT_WRITE = "registry.agreement.write"
     USER_MANAGE = "auth.user.manage"
     AUDIT_READ = "audit.read"
+    AUDIT_EXPORT = "audit.export"  # the whole trail of a period, for inspectors
     PATIENT_READ = "patient.read"
     PATIENT_WRITE = "patient.write"
     PATIENT_LINK = "patient.link"  # review queue, merge, unmerge
@@ -98,6 +99,7 @@ RULES: Mapping[Action, Mapping[Role, Scope]] = {
     Action.AGREEMENT_WRITE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
     Action.USER_MANAGE: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
     Action.AUDIT_READ: {Role.PLATFORM_ADMIN: N, Role.HOSPITAL_ADMIN: OWN},
+    Action.AUDIT_EXPORT: {Role.PLATFORM_ADMIN: N},
     # Patients: staff see their own institutions' patients and those shared with them; the
     # platform administrator stewards the whole index. Analysts see only aggregates.
     Action.PATIENT_READ: {

@@ -43,3 +43,22 @@ class MeRead(UserRead):
     """The signed-in user, with the institutions they act for."""
 
     institution_ids: list[int]
+
+
+class TotpEnrolmentRead(ReadModel):
+    """A new authenticator secret, shown once: type it into the app or open the URI."""
+
+    secret: str = Field(description="Base32 secret (RFC 6238, SHA-1, 6 digits, 30 s)")
+    otpauth_uri: str = Field(description="otpauth:// URI, the content of the QR code")
+
+
+class TotpConfirm(WriteModel):
+    """The first code of a new authenticator, to turn two-factor sign-in on."""
+
+    code: str = Field(min_length=6, max_length=16)
+
+
+class RecoveryCodesRead(ReadModel):
+    """One-time recovery codes, shown once: each signs in once without the authenticator."""
+
+    recovery_codes: list[str]

@@ -179,7 +179,7 @@ def revoke_tokens(session: Session, *, user: User) -> None:
     session.flush()
 
 
-def _act_as(session: Session, user: User) -> None:
+def act_as(session: Session, user: User) -> None:
     """Audit what follows in this unit of work as done by ``user`` (sign-in, sign-out)."""
     audit.bind(
         session,
@@ -208,6 +208,77 @@ def _recent_failures(
     return session.scalar(statement) or 0
 
 
+def check_throttle(
+    session: Session,
+    *,
+    username: str,
+    client_ip: str,
+    max_failures: int,
+    window_minutes: int,
+    action: str = "auth.login",
+) -> None:
+    """TooManyAttempts (audited) after repeated failures, for this username or address.
+
+    Failures are counted per username and, at five times the limit, per client address, so
+    one address cannot try many usernames either. Wrong passwords and wrong second-factor
+    codes count alike; a completed sign-in starts the count again.
+    """
+    by_user = _recent_failures(
+        session, column=LoginAttempt.username, value=username, minutes=window_minutes
+    )
+    by_address = _recent_failures(
+        session, column=LoginAttempt.client_ip, value=client_ip, minutes=window_minutes
+    )
+    if by_user >= max_failures or by_address >= max_failures * 5:
+        audit.record(session, action=action, outcome=AuditOutcome.DENIED,
+                     entity_type="app_user", detail={"username": username, "throttled": True})
+        raise TooManyAttempts(window_minutes)
+
+
+def check_password(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    client_ip: str,
+    max_failures: int,
+    window_minutes: int,
+) -> User:
+    """The active user whose password this is, throttled after repeated failures.
+
+    A failure is kept and audited; a success is not yet a sign-in (a second factor may
+    follow): :func:`complete_sign_in` records it.
+    """
+    username = username.strip()
+    check_throttle(session, username=username, client_ip=client_ip,
+                   max_failures=max_failures, window_minutes=window_minutes)
+    user = get_by_username(session, username=username)
+    valid = verify_password(password, user.password_hash if user else DUMMY_HASH)
+    if not (user and valid and user.is_active):
+        session.add(LoginAttempt(username=username, client_ip=client_ip, succeeded=False))
+        audit.record(
+            session, action="auth.login", outcome=AuditOutcome.FAILED, entity_type="app_user",
+            entity_id=str(user.id) if user else "", detail={"username": username},
+        )
+        session.flush()
+        raise NotAuthenticated("用户名或密码错误", "Wrong username or password")
+    return user
+
+
+def complete_sign_in(
+    session: Session, *, user: User, client_ip: str, second_factor: str | None = None
+) -> None:
+    """Record a finished sign-in (password and, if any, second factor): audited as
+    ``auth.login`` by the user, and the failure count starts again."""
+    session.add(LoginAttempt(username=user.username, client_ip=client_ip, succeeded=True))
+    user.last_login_at = utcnow()
+    act_as(session, user)
+    audit.record(session, action="auth.login", entity_type="app_user", entity_id=str(user.id),
+                 institution_id=user.institution_id,
+                 detail={"second_factor": second_factor} if second_factor else None)
+    session.flush()
+
+
 def authenticate(
     session: Session,
     *,
@@ -217,38 +288,14 @@ def authenticate(
     max_failures: int,
     window_minutes: int,
 ) -> User:
-    """The user whose password this is; throttled after repeated failures.
+    """The user whose password this is, signed in at once (no second factor asked).
 
-    Failures are counted per username and, at five times the limit, per client address, so
-    one address cannot try many usernames either. Every attempt is kept and audited.
+    For sign-in pages and the token endpoint, which ask for a second factor when the
+    account has one, see :func:`check_password` and ``auth.totp``.
     """
-    username = username.strip()
-    by_user = _recent_failures(
-        session, column=LoginAttempt.username, value=username, minutes=window_minutes
-    )
-    by_address = _recent_failures(
-        session, column=LoginAttempt.client_ip, value=client_ip, minutes=window_minutes
-    )
-    if by_user >= max_failures or by_address >= max_failures * 5:
-        audit.record(session, action="auth.login", outcome=AuditOutcome.DENIED,
-                     entity_type="app_user", detail={"username": username, "throttled": True})
-        raise TooManyAttempts(window_minutes)
-    user = get_by_username(session, username=username)
-    valid = verify_password(password, user.password_hash if user else DUMMY_HASH)
-    succeeded = bool(user and valid and user.is_active)
-    session.add(LoginAttempt(username=username, client_ip=client_ip, succeeded=succeeded))
-    if not succeeded or user is None:
-        audit.record(
-            session, action="auth.login", outcome=AuditOutcome.FAILED, entity_type="app_user",
-            entity_id=str(user.id) if user else "", detail={"username": username},
-        )
-        session.flush()
-        raise NotAuthenticated("用户名或密码错误", "Wrong username or password")
-    user.last_login_at = utcnow()
-    _act_as(session, user)
-    audit.record(session, action="auth.login", entity_type="app_user", entity_id=str(user.id),
-                 institution_id=user.institution_id)
-    session.flush()
+    user = check_password(session, username=username, password=password, client_ip=client_ip,
+                          max_failures=max_failures, window_minutes=window_minutes)
+    complete_sign_in(session, user=user, client_ip=client_ip)
     return user
 
 
@@ -339,7 +386,7 @@ def end_web_session(session: Session, *, token: str) -> None:
     user = get(session, user_id=found.user_id) if found is not None else None
     if found is not None and found.ended_at is None and user is not None:
         found.ended_at = utcnow()
-        _act_as(session, user)
+        act_as(session, user)
         audit.record(session, action="auth.logout", entity_type="app_user",
                      entity_id=str(found.user_id))
         session.flush()
