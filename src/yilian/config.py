@@ -216,7 +216,7 @@ class Settings(BaseSettings):
         any writes with it), then ``old,new``; then ``yilian keys rotate --no-new-key``.
         """
         return tuple(_decode_field_key(part[1:].strip(), "YILIAN_FIELD_KEYS")
-                     for part in self._field_keys_parts() if part.startswith("+"))
+                     for part in self._field_keys_parts() if _is_staged(part))
 
     def resolved_field_keys(self) -> tuple[bytes, ...]:
         """The field master keys, oldest first: configured, or kept in field_key_file.
@@ -229,7 +229,7 @@ class Settings(BaseSettings):
         error, never silently replaced. The file is re-read when it changes (key rotation).
         """
         if self.field_keys is not None and self.field_keys.get_secret_value():
-            active = [p for p in self._field_keys_parts() if not p.startswith("+")]
+            active = [p for p in self._field_keys_parts() if not _is_staged(p)]
             if not active:
                 raise ValueError("YILIAN_FIELD_KEYS holds no key that is not staged (+)")
             return tuple(_decode_field_key(p, "YILIAN_FIELD_KEYS") for p in active)
@@ -271,6 +271,18 @@ def write_keyring(path: Path, keys: tuple[bytes, ...]) -> None:
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def _is_staged(part: str) -> bool:
+    """A keyring entry marked ``+`` (staged). Standard base64 may itself begin with ``+``:
+    a key is 44 characters, so ``+`` and a whole key is staged, a lone key is not."""
+    if not part.startswith("+"):
+        return False
+    try:
+        _decode_field_key(part[1:].strip(), "YILIAN_FIELD_KEYS")
+    except ValueError:
+        return False
+    return True
 
 
 def _decode_field_key(text: str, source: str) -> bytes:
