@@ -154,7 +154,7 @@ def build(url: str, patients_count: int, factor: int) -> tuple[list[str], int, i
             SELECT i.id, 0, to_char(date '2025-01-01' + make_interval(months => m), 'YYYY-MM'),
                    k.kind, 100 + i.id %% 50, 80, 15, 5
             FROM institution i CROSS JOIN generate_series(0, 23) m
-            CROSS JOIN (VALUES ('visit'), ('admission'), ('discharge'), ('surgery')) k(kind)
+            CROSS JOIN (VALUES ('outpatient'), ('admission'), ('discharge'), ('surgery')) k(kind)
             WHERE i.region_code = '130730'""")),
         ("settlements", lambda c: _clone(
             c, "settlement", "s.idempotency_key = 'TEMPLATE'", people,
