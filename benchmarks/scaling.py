@@ -1,7 +1,7 @@
 """Scaling simulation: how each hot path's cost grows from 1x to 10x data, in process.
 
     PYTHONPATH=src python benchmarks/scaling.py [--patients 20000] [--factors 1 10]
-        [--repeat 200] [--database postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--repeat 50] [--database postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 For each factor F a fresh PostgreSQL database (``yilian_bench_scaling``, dropped at the end)
 gets the soak benchmark's network (two hospitals, the recognition catalogue, accounts, 20
@@ -38,6 +38,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from yilian.analytics import service as analytics
+from yilian.auth.permissions import Principal
 from yilian.auth.service import get_by_username, principal_for
 from yilian.config import Settings
 from yilian.db import make_engine, make_sessionmaker
@@ -74,6 +75,12 @@ def _clone(connection: Connection, table: str, source: str, count: int,
         .replace("%", "%%"))
 
 
+def _principal(session: Session, username: str) -> Principal:
+    user = get_by_username(session, username=username)
+    assert user is not None, username
+    return principal_for(session, user=user)
+
+
 def resident_ids(count: int) -> list[str]:
     """COUNT valid resident ID numbers (Huailai, born 1950-1999)."""
     numbers = []
@@ -95,14 +102,14 @@ def build(url: str, patients_count: int, factor: int) -> tuple[list[str], int, i
                 institution_id=world.county, local_id=f"ID{n:05d}", name=f"居民{n}",
                 sex="female", id_number=number, insured_region_code="130730",
                 insurance_scheme=InsuranceScheme.RESIDENT))
-        clerk = principal_for(session, user=get_by_username(session, username="clerk"))
+        clerk = _principal(session, "clerk")
         settlement.settle_bill(session, principal=clerk, request=_bill(world.people[0],
                                                                        world.county, "TEMPLATE"))
         session.commit()
     people, experts, counties = patients_count * factor, 20 * factor, 20 * factor
     with engine.connect() as connection:
         last = connection.exec_driver_sql("SELECT max(id) FROM person").scalar()
-    steps: list[tuple[str, Callable[[Connection], None]]] = [
+    steps: list[tuple[str, Callable[[Connection], object]]] = [
         ("people", lambda c: c.exec_driver_sql(f"""
             INSERT INTO person (status, name, sex, birth_date, created_at, updated_at)
             SELECT 'active', '居民' || g, CASE WHEN g % 2 = 0 THEN 'female' ELSE 'male' END,
@@ -197,9 +204,9 @@ def measure(url: str, repeat: int, numbers: list[str], county: int,
     sessions = make_sessionmaker(engine)
     rng = random.Random(5)
     with sessions() as session:
-        doctor = principal_for(session, user=get_by_username(session, username="county"))
-        clerk = principal_for(session, user=get_by_username(session, username="clerk"))
-        analyst = principal_for(session, user=get_by_username(session, username="analyst"))
+        doctor = _principal(session, "county")
+        clerk = _principal(session, "clerk")
+        analyst = _principal(session, "analyst")
         first, last = session.execute(text(
             "SELECT min(id), max(id) FROM person WHERE name LIKE '居民%'")).one()
         codes = list(session.execute(text("SELECT code FROM recognition_item")).scalars())
@@ -245,7 +252,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--patients", type=int, default=20_000, help="people at 1x")
     parser.add_argument("--factors", type=int, nargs="+", default=[1, 10])
-    parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--database", default=PG_ADMIN,
                         help="PostgreSQL URL of a server where a scratch database is made")
     args = parser.parse_args()

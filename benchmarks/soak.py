@@ -153,12 +153,13 @@ def seed(url: str, patients_count: int) -> World:
             for expert in experts for weekday in range(7)]
         scheduling.generate(session, today=today + timedelta(days=1), horizon_days=HORIZON_DAYS,
                             clinic_sessions=clinics)
-        for username, role, code in (("county", Role.CLINICIAN, "HL"),
-                                     ("beijing", Role.CLINICIAN, "BJ"),
-                                     ("clerk", Role.INSURANCE_CLERK, "HL"),
-                                     ("analyst", Role.COMMISSION_ANALYST, None)):
+        accounts: tuple[tuple[str, Role, str | None], ...] = (
+            ("county", Role.CLINICIAN, "HL"),
+            ("beijing", Role.CLINICIAN, "BJ"), ("clerk", Role.INSURANCE_CLERK, "HL"),
+            ("analyst", Role.COMMISSION_ANALYST, None))
+        for username, role, home in accounts:
             users.create(session, username=username, password=PASSWORD, role=role,
-                         institution_code=code)
+                         institution_code=home)
         people = [patients.register_record(session, settings, None, data=RecordCreate(
             institution_id=county.id, local_id=f"P{n:05d}", name=f"患者{n}", sex="female",
             birth_date=date(1950 + n % 50, 1 + n % 12, 1), insured_region_code="130730",
