@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from yilian.db import utcnow
 from yilian.patients import service as patients
 from yilian.patients.models import Person
 from yilian.registry import service as registry
-from yilian.results import catalogue
+from yilian.results import catalogue, recognition
 from yilian.results import service as results
 from yilian.results.models import (
     DiagnosticReport,
@@ -105,7 +105,12 @@ def _observations(rng: random.Random, item_code: str) -> list[ObservationIn]:
 
 
 def _performed(now: datetime, days: int, rng: random.Random) -> datetime:
-    return now - timedelta(days=days, minutes=rng.randrange(0, 600))
+    """A working-hours moment (08:00-18:00 Beijing) of the Beijing day ``days`` before
+    today's, so "performed N days ago" holds whatever the hour of the load."""
+    day = now.astimezone(recognition.BEIJING).date() - timedelta(days=days)
+    moment = datetime.combine(day, time(8), tzinfo=recognition.BEIJING) + timedelta(
+        minutes=rng.randrange(0, 600))
+    return min(moment, now - timedelta(minutes=1)).astimezone(UTC)
 
 
 def create_qualifications(session: Session) -> int:
