@@ -63,8 +63,9 @@ class Rule:
     placeholder ids. ``ok`` is the set of statuses an allowed call may answer (default: 200
     for a read whose path is all seeded, 404 for one with a placeholder id, and for writes
     anything but 401/403/5xx, nor 404 when the path names seeded things: the sweep sends a
-    body that fails validation, so no write changes the world). ``patient_read``: an allowed call reads one patient's data and must
-    leave exactly one audit record naming that patient. ``public``: no sign-in needed.
+    body that fails validation, so no write changes the world). ``patient_read``: an
+    allowed call reads one patient's data and must leave exactly one audit record naming
+    that patient. ``public``: no sign-in needed.
     ``last``: the call revokes the caller's tokens, so it is swept after everything else.
     """
 

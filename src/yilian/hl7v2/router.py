@@ -75,7 +75,8 @@ def build_router(handlers: Iterable[MessageHandler]) -> APIRouter:
     async def may_send(principal: CurrentPrincipal) -> None:  # pure: no thread hop
         """403 for a role that may do none of the handlers' actions (before reading)."""
         if not any(is_allowed(principal, action) for action in actions):
-            raise PermissionDenied("该账号无权发送 HL7 消息", "This account may not send HL7 messages",
+            raise PermissionDenied("该账号无权发送 HL7 消息",
+                                   "This account may not send HL7 messages",
                                    action="hl7.receive")
 
     @router.post(
