@@ -322,15 +322,27 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/consultations/counts.{fmt}"): rule("PA CA HA"),
     ("POST", "/api/v1/consultations"): rule(CLINICAL),
     ("GET", "/api/v1/consultations"): rule(CLINICAL),
-    ("GET", "/api/v1/consultations/{consultation_id}"): rule(CLINICAL),
-    **{(method, f"/api/v1/consultations/{{consultation_id}}/{step}"): rule(CLINICAL)
+    ("GET", "/api/v1/consultations/{consultation_id}"): rule(CLINICAL, "consultation",
+                                                              patient_read=True),
+    **{(method, f"/api/v1/consultations/{{consultation_id}}/{step}"): rule(
+        CLINICAL, "consultation", **({"ok": (200,)} if method == "GET" else {}))
        for method, step in (("POST", "accept"), ("POST", "decline"), ("POST", "schedule"),
-                            ("GET", "free-times"), ("POST", "start"), ("POST", "join"),
+                            ("GET", "free-times"), ("POST", "join"),
                             ("POST", "attendance"), ("PUT", "report"),
-                            ("POST", "report/sign"), ("POST", "report/amendments"),
+                            ("POST", "report/amendments"),
                             ("POST", "referral"), ("POST", "close"), ("POST", "cancel"),
                             ("POST", "documents"))},
-    ("GET", "/api/v1/consultations/{consultation_id}/documents/{document_id}"): rule(CLINICAL),
+    # Starting is the consulted side's (its coordinator, or an assigned expert): A is
+    # consulted in the shared case only. Signing is an assigned expert's alone, and the
+    # world has none, so every clinician is refused it.
+    ("POST", "/api/v1/consultations/{consultation_id}/start"): rule(
+        "PA HA", "consultation", own_cases=("shared",)),
+    ("POST", "/api/v1/consultations/{consultation_id}/report/sign"): rule(
+        "CL", "consultation", own_cases=()),
+    # A placeholder document id: an allowed caller who sees the consultation hears "no such
+    # document".
+    ("GET", "/api/v1/consultations/{consultation_id}/documents/{document_id}"): rule(
+        CLINICAL, "consultation", ok=(404,)),
     # ------------------------------------------------------------------ analytics
     ("GET", "/api/v1/analytics/volumes"): rule("PA CA HA CL"),
     ("GET", "/api/v1/analytics/volumes.{fmt}"): rule("PA CA HA CL"),

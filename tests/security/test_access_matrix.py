@@ -67,9 +67,11 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 # a settlement, an institution's own things are not shared by a referral.
 OWN_CASES = {
     "person": {"own", "shared"}, "record": {"own", "shared"}, "referral": {"own", "shared"},
+    "consultation": {"own", "shared"},
     "settlement": {"own"}, "institution": {"own"}, "department": {"own"},
     "practitioner": {"own"}, "audit": {"own"},
 }
+PATIENT_KINDS = ("person", "record", "referral", "consultation", "settlement")
 SELF_CASES = {"person": {"own"}, "settlement": {"own"}}
 # The patients each role may see anywhere (their names may appear in its answers).
 VISIBLE_PATIENTS = {
@@ -265,8 +267,7 @@ def _check(sweep: Sweep, call: Call) -> list[str]:
     status = response.status_code
     rows = _new_audit(sweep)
     person_id = (world.person_ids[call.case]
-                 if call.case is not None and call.rule.target in ("person", "record",
-                                                                   "referral", "settlement")
+                 if call.case is not None and call.rule.target in PATIENT_KINDS
                  else None)
     if status >= 500 or status == 401:
         return [f"{call.label()}: {status} {response.text[:200]}"]

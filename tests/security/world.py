@@ -7,7 +7,11 @@ data. Three patients:
 
 - ``own``: registered at A (and the A patient account's own person);
 - ``other``: registered at B only, referred by B to C: A has no way to see them;
-- ``shared``: registered at B, referred by B to A and accepted there, so shared with A.
+- ``shared``: registered at B, referred by B to A and accepted there, so shared with A
+  (and the subject of B's consultation request to A, which shares them too).
+
+Referrals and consultations go the same ways: A's patient from A to B, the shared one from
+B to A, B's own from B to C.
 
 Each kind of thing a route can name (person, record, referral, settlement, institution ...)
 has an id per case in :attr:`World.targets`, ``{"own": .., "shared": .., "other": ..}``.
@@ -81,6 +85,18 @@ def _refer(client: TestClient, source: dict[str, str], target: dict[str, str], *
     return rid
 
 
+def _consult(client: TestClient, source: dict[str, str], *, person_id: int, target_id: int,
+             department_id: int) -> int:
+    """A consultation request sent by ``source`` (requesting shares the patient)."""
+    made = _ok(client.post("/api/v1/consultations", headers=source, json={
+        "person_id": person_id, "kind": "mdt", "urgency": "urgent",
+        "target_institution_id": target_id, "target_department_id": department_id,
+        "target_specialty": "cardiology", "diagnosis_code": "I25.1",
+        "diagnosis_text": "冠心病", "question": "PCI 还是搭桥？",
+    }))
+    return int(str(made["id"]))
+
+
 def _settle(client: TestClient, clerk: dict[str, str], *, key: str, person_id: int,
             institution_id: int) -> int:
     made = _ok(client.post("/api/v1/settlement/settlements", headers=clerk, json={
@@ -132,6 +148,14 @@ def build(session: Session, settings: Settings, client: TestClient) -> World:
         "other": _refer(client, b_head, c_head, person_id=person_ids["other"], target_id=c.id,
                         department_id=departments["SEC-C"].id),
     }
+    consultations = {
+        "own": _consult(client, a_head, person_id=person_ids["own"], target_id=b.id,
+                        department_id=departments["SEC-B"].id),
+        "shared": _consult(client, b_head, person_id=person_ids["shared"], target_id=a.id,
+                           department_id=departments["SEC-A"].id),
+        "other": _consult(client, b_head, person_id=person_ids["other"], target_id=c.id,
+                          department_id=departments["SEC-C"].id),
+    }
     a_clerk = headers[Role.INSURANCE_CLERK]
     settlements = {
         "own": _settle(client, a_clerk, key="sec-own-0001", person_id=person_ids["own"],
@@ -150,6 +174,7 @@ def build(session: Session, settings: Settings, client: TestClient) -> World:
         "person": person_ids,
         "record": {case: made.record.id for case, made in people.items()},
         "referral": referrals,
+        "consultation": consultations,
         "settlement": settlements,
         "institution": {"own": a.id, "other": b.id},
         "department": {"own": departments["SEC-A"].id, "other": departments["SEC-B"].id},
