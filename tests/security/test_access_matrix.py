@@ -287,6 +287,11 @@ def _check(sweep: Sweep, call: Call) -> list[str]:
                             f"{response.text[:200]}")
         elif expected is None and status in refusals:
             problems.append(f"{call.label()}: refused {status}: {response.text[:200]}")
+        shown = [name for name in NAMES.values() if name in response.text
+                 or json.dumps(name).strip('"') in response.text]
+        if shown and not rows:
+            problems.append(f"{call.label()}: {status} shows patients {shown} and left no "
+                            "audit record")
         if call.rule.patient_read and status == 200 and person_id is not None:
             naming = [row for row in rows if row.patient_id is not None]
             if len(naming) != 1 or naming[0].patient_id != person_id:
