@@ -17,6 +17,9 @@ Design
   status; any other call 403 or 404 (or, for a write, a 422 that names no data) — never
   data: no answer may carry the name of a patient the role may not see, whatever the route.
   No call may answer 401 or 5xx.
+* SQLite gets the whole sweep; PostgreSQL the calls whose answer depends on queries
+  (:func:`_reads_the_database`): the visibility rules are SQL (a recursive CTE for shares
+  that follow merges), role refusals are not.
 * Writes send a JSON body that fails validation (``[]``), so the world does not change: the
   point is that a role without permission is refused before validation, and a permitted
   one is not refused. Reads run first, writes after, token revocation last.
@@ -183,6 +186,19 @@ class Call:
         return f"{self.method} {self.template}{case} as {self.role.value}"
 
 
+def _reads_the_database(call: Call) -> bool:
+    """Whether who sees what in the call's answer is decided by a query: a role the route
+    lets through, on a route naming a seeded thing or a read naming nothing (a list or a
+    search). The rest (a role refused outright, a write naming nothing, a read of a
+    placeholder id) is decided by the role check, the same on every backend, so the
+    PostgreSQL sweep leaves them to the SQLite one (it costs 20 ms of CPU a call)."""
+    if call.role not in call.rule.allowed:
+        return False
+    if call.rule.target is not None:
+        return True
+    return call.method == "GET" and _target_parameter(call.template) == ""
+
+
 def _resolve(world: World, value: str) -> str:
     """A query value: ``"@kind.case"`` is that seeded thing's id."""
     if not value.startswith("@"):
@@ -345,7 +361,8 @@ def test_audit_records_cannot_be_changed_through_any_route(sweep: Sweep) -> None
 def test_access_matrix(sweep: Sweep, backend: Backend) -> None:
     # Runs after the module's other tests: its last calls revoke every user's tokens.
     started, cpu = time.perf_counter(), time.process_time()
-    calls = [call for call in _calls() if _case_cases(sweep.world, call)]
+    calls = [call for call in _calls() if _case_cases(sweep.world, call)
+             and (backend.name == "sqlite" or _reads_the_database(call))]
     sweep.last_audit_id = _last_audit_id(sweep.engine)
     problems = [problem for call in calls for problem in _check(sweep, call)]
     took, cpu = time.perf_counter() - started, time.process_time() - cpu
