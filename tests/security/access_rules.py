@@ -324,8 +324,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/consultations"): rule(CLINICAL),
     ("GET", "/api/v1/consultations/{consultation_id}"): rule(CLINICAL, "consultation",
                                                               patient_read=True),
-    **{(method, f"/api/v1/consultations/{{consultation_id}}/{step}"): rule(
-        CLINICAL, "consultation", **({"ok": (200,)} if method == "GET" else {}))
+    **{(method, f"/api/v1/consultations/{{consultation_id}}/{step}"): rule(CLINICAL, "consultation")
        for method, step in (("POST", "accept"), ("POST", "decline"), ("POST", "schedule"),
                             ("GET", "free-times"), ("POST", "join"),
                             ("POST", "attendance"), ("PUT", "report"),

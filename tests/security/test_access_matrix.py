@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from httpx2 import Response
@@ -90,7 +90,7 @@ PARAMETER = re.compile(r"{(\w+)}")
 
 def api_routes(app: FastAPI) -> list[tuple[str, str]]:
     """Every (method, path template) of the API, FHIR and HL7 routes, as the app has them."""
-    found = []
+    found: list[tuple[str, str]] = []
     for context in iter_route_contexts(app.routes):
         path = context.path or ""
         if isinstance(context.original_route, APIRoute) and path.startswith(PREFIXES):
@@ -139,6 +139,19 @@ def test_every_route_has_a_rule(sweep: Sweep) -> None:
     stale = sorted(RULES.keys() - routes)
     assert not stale, "Rules for routes that no longer exist:\n" + \
         "\n".join(f"  {method} {path}" for method, path in stale)
+
+
+def test_a_route_added_without_a_rule_would_be_listed() -> None:
+    router = APIRouter(prefix="/api/v1/brand-new")
+
+    @router.get("/{thing_id}")
+    def read_thing(thing_id: int) -> dict[str, int]:
+        return {"id": thing_id}
+
+    app = FastAPI()
+    app.include_router(router)
+
+    assert set(api_routes(app)) - RULES.keys() == {("GET", "/api/v1/brand-new/{thing_id}")}
 
 
 @dataclass(frozen=True)
@@ -255,7 +268,7 @@ AUDIT_COLUMNS = (AUDITED.id, AUDITED.action, AUDITED.outcome, AUDITED.entity_typ
                  AUDITED.entity_id, AUDITED.patient_id)
 
 
-def _new_audit(sweep: Sweep) -> list[Row[Any]]:
+def _new_audit(sweep: Sweep) -> list[Row[Any, Any, Any, Any, Any, Any]]:
     """The audit records written since the last look (only requests write any)."""
     with sweep.engine.connect() as connection:
         rows = list(connection.execute(
@@ -297,11 +310,11 @@ def _check(sweep: Sweep, call: Call) -> list[str]:
             expected = frozenset({404 if placeholder else 200})
         else:
             expected = None
-        refusals = {403} if placeholder else {403, 404}
+        refusing = {403} if placeholder else {403, 404}
         if expected is not None and status not in expected:
             problems.append(f"{call.label()}: {status}, expected {sorted(expected)}: "
                             f"{response.text[:200]}")
-        elif expected is None and status in refusals:
+        elif expected is None and status in refusing:
             problems.append(f"{call.label()}: refused {status}: {response.text[:200]}")
         shown = [name for name in NAMES.values() if name in response.text
                  or json.dumps(name).strip('"') in response.text]
