@@ -106,8 +106,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/auth/revoke"): rule(EVERYONE, ok=(200, 204), last=True),
     ("GET", "/api/v1/users"): rule(REGISTRY_ADMINS),
     ("POST", "/api/v1/users"): rule(REGISTRY_ADMINS),
+    # Anyone may enrol a second factor (required for administrators and clerks): beginning
+    # only keeps a pending secret, which the sweep never confirms.
+    ("POST", "/api/v1/auth/totp/enrolment"): rule(EVERYONE, ok=(201,)),
+    ("POST", "/api/v1/auth/totp/enrolment/confirm"): rule(EVERYONE),
+    ("DELETE", "/api/v1/users/{user_id}/totp"): rule(REGISTRY_ADMINS),
     # ------------------------------------------------------------------ audit trail
     ("GET", "/api/v1/audit"): rule(REGISTRY_ADMINS),
+    # The whole trail of a period, for inspectors: the platform administrator alone.
+    ("GET", "/api/v1/audit/export"): rule("PA", query={"from": "2026-01-01",
+                                                       "to": "2026-12-31"}),
     ("GET", "/api/v1/audit/{audit_id}"): rule(REGISTRY_ADMINS, "audit"),
     ("GET", "/fhir/r4/AuditEvent/{resource_id}"): rule(REGISTRY_ADMINS, "audit"),
     ("GET", "/fhir/r4/AuditEvent"): rule(REGISTRY_ADMINS),
