@@ -1,7 +1,9 @@
 """``POST /hl7/v2``: one HL7 v2 message from a hospital system, answered with its ACK.
 
 Signing in is as for every API route (the bearer token of the institution's interface
-account; 401 without one). Everything else is answered with an HL7 acknowledgment and
+account; 401 without one). An account whose role may send no message at all (a patient,
+a commission analyst) is refused with HTTP 403 before the message is read. Everything
+else is answered with an HL7 acknowledgment and
 HTTP 200 — AA, or AE/AR with an ERR segment — because interface engines read the ACK, not
 the HTTP status. A refused message changes nothing: its writes are rolled back, then its
 receipt is audited in the request's own transaction, which still commits.
@@ -20,7 +22,9 @@ from fastapi.responses import Response
 
 from yilian.audit import service as audit
 from yilian.audit.models import AuditOutcome
+from yilian.auth.permissions import is_allowed
 from yilian.deps import AppSettings, CurrentPrincipal, DbSession
+from yilian.errors import PermissionDenied
 from yilian.hl7v2.handlers import HandlerRegistry, MessageHandler, Receipt, dispatch
 from yilian.hl7v2.messages import HL7_MEDIA_TYPE, AckCode, build_ack
 
@@ -63,8 +67,17 @@ _REQUEST_BODY: dict[str, Any] = {
 
 def build_router(handlers: Iterable[MessageHandler]) -> APIRouter:
     """The HL7 v2 endpoint, answering the given handlers' events."""
+    handlers = tuple(handlers)
     registry = HandlerRegistry(handlers)
     router = APIRouter(prefix="/hl7", tags=["hl7"])
+    actions = frozenset(action for handler in handlers for action in handler.actions)
+
+    async def may_send(principal: CurrentPrincipal) -> None:  # pure: no thread hop
+        """403 for a role that may do none of the handlers' actions (before reading)."""
+        if not any(is_allowed(principal, action) for action in actions):
+            raise PermissionDenied("该账号无权发送 HL7 消息",
+                                   "This account may not send HL7 messages",
+                                   action="hl7.receive")
 
     @router.post(
         "/v2",
@@ -77,6 +90,7 @@ def build_router(handlers: Iterable[MessageHandler]) -> APIRouter:
         response_class=Response,
         responses={200: {"content": {HL7_MEDIA_TYPE: {}}, "description": "The ACK"}},
         openapi_extra=_REQUEST_BODY,
+        dependencies=[Depends(may_send)],
     )
     def receive_message(
         request: Request,

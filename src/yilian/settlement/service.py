@@ -80,6 +80,9 @@ def check_person(session: Session, principal: Principal, person_id: int) -> None
     if principal.role is Role.PATIENT:
         if principal.person_id != person_id:
             raise NotFound("患者", "Patient", person_id)
+        # A patient reading their own coverage or estimate is a read of patient data too.
+        audit.record(session, action="settlement.person.read", entity_type="person",
+                     entity_id=str(person_id), patient_id=person_id)
         return
     patients.get_person_or_raise(session, principal, person_id=person_id,
                                  purpose="settlement.person.read")

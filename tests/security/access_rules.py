@@ -1,0 +1,378 @@
+"""Who may call which API, FHIR and HL7 route: the access matrix's one declarative table.
+
+Each route of the application (method and path template, as FastAPI lists it) has a
+:class:`Rule`: the roles that may call it and, for a route naming one thing of the seeded
+world (a patient, a record, a referral, a settlement, an institution ...), how far each of
+those roles reaches (``ALL`` the network, ``OWN`` its institution's things and the patients
+shared with it, ``SELF`` a patient's own things). Everyone else gets 403 or 404, never data.
+``tests/security/test_access_matrix.py`` sweeps every route against this table; a route
+without a rule fails that test, so a new route must say here who may call it.
+
+The table is written from the product's rules (PRODUCT.md, ``auth/permissions.py``'s
+comments), not generated from the code it checks.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from yilian.auth.models import Role
+
+
+class Reach(enum.Enum):
+    """How far an allowed role reaches on the route's target."""
+
+    ALL = "all"  # every case: own, shared and other
+    OWN = "own"  # the case's thing belongs to the caller's institution (or is shared with it)
+    SELF = "self"  # a patient: their own things only
+
+
+PA, CA, HA, CL, IC, PT = (Role.PLATFORM_ADMIN, Role.COMMISSION_ANALYST, Role.HOSPITAL_ADMIN,
+                          Role.CLINICIAN, Role.INSURANCE_CLERK, Role.PATIENT)
+ROLE_CODES = {"PA": PA, "CA": CA, "HA": HA, "CL": CL, "IC": IC, "PT": PT}
+
+
+def who(codes: str, **reach: Reach) -> dict[Role, Reach]:
+    """Roles by code (``"PA HA CL"``) with their default reach: network roles everything,
+    a patient themself, staff their own institution's; keyword codes override one role."""
+    allowed: dict[Role, Reach] = {}
+    for code in codes.split():
+        role = ROLE_CODES[code]
+        allowed[role] = (Reach.ALL if role in (PA, CA) else
+                         Reach.SELF if role is PT else Reach.OWN)
+    for code, value in reach.items():
+        allowed[ROLE_CODES[code]] = value
+    return allowed
+
+
+EVERYONE = "PA CA HA CL IC PT"
+PATIENT_STAFF = "PA HA CL IC"  # patient.read / patient.write
+REGISTRY_ADMINS = "PA HA"
+CLINICAL = "PA HA CL"  # referral.*, result.read/write, consultation.read/request
+REGION = {"region": "130730"}  # the analytics' region filter: A's county
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call one route, and what an allowed call answers.
+
+    ``target`` names the kind of seeded thing the route's path parameter is filled with
+    (see ``tests/security/world.py``); without one, the route is swept once per role with
+    placeholder ids. ``ok`` is the set of statuses an allowed call may answer (default: 200
+    for a read whose path is all seeded, 404 for one with a placeholder id, and for writes
+    anything but 401/403/5xx, nor 404 when the path names seeded things: the sweep sends a
+    body that fails validation, so no write changes the world). ``patient_read``: an
+    allowed call reads one patient's data and must leave exactly one audit record naming
+    that patient. ``public``: no sign-in needed.
+    ``last``: the call revokes the caller's tokens, so it is swept after everything else.
+    """
+
+    allowed: Mapping[Role, Reach]
+    target: str | None = None
+    ok: frozenset[int] | None = None
+    own_cases: frozenset[str] | None = None  # the cases an OWN reach covers, if not the kind's
+    patient_read: bool = False
+    query: Mapping[str, str] = field(default_factory=dict)
+    public: bool = False
+    last: bool = False
+
+
+def rule(codes: str, target: str | None = None, *, ok: tuple[int, ...] | None = None,
+         own_cases: tuple[str, ...] | None = None, patient_read: bool = False,
+         query: Mapping[str, str] | None = None, public: bool = False, last: bool = False,
+         **reach: Reach) -> Rule:
+    """A :class:`Rule` for the roles ``codes`` (see :func:`who`). A query value
+    ``"@kind.case"`` is the seeded id of that kind and case."""
+    return Rule(who(codes, **reach), target, frozenset(ok) if ok is not None else None,
+                frozenset(own_cases) if own_cases is not None else None,
+                patient_read, dict(query or {}), public, last)
+
+
+def public(ok: tuple[int, ...] = (200,)) -> Rule:
+    """A route anyone may call without signing in."""
+    return Rule(who(EVERYONE), ok=frozenset(ok), public=True)
+
+
+ALL = Reach.ALL
+
+RULES: dict[tuple[str, str], Rule] = {
+    # ------------------------------------------------------------------ docs and sign-in
+    ("GET", "/api/openapi.json"): rule(EVERYONE),
+    ("GET", "/api/docs"): rule(EVERYONE),
+    ("POST", "/api/v1/auth/token"): public(ok=(422,)),
+    ("GET", "/api/v1/auth/me"): rule(EVERYONE),
+    ("POST", "/api/v1/auth/revoke"): rule(EVERYONE, ok=(200, 204), last=True),
+    ("GET", "/api/v1/users"): rule(REGISTRY_ADMINS),
+    ("POST", "/api/v1/users"): rule(REGISTRY_ADMINS),
+    # Anyone may enrol a second factor (required for administrators and clerks): beginning
+    # only keeps a pending secret, which the sweep never confirms.
+    ("POST", "/api/v1/auth/totp/enrolment"): rule(EVERYONE, ok=(201,)),
+    ("POST", "/api/v1/auth/totp/enrolment/confirm"): rule(EVERYONE),
+    ("DELETE", "/api/v1/users/{user_id}/totp"): rule(REGISTRY_ADMINS),
+    # ------------------------------------------------------------------ audit trail
+    ("GET", "/api/v1/audit"): rule(REGISTRY_ADMINS),
+    # The whole trail of a period, for inspectors: the platform administrator alone.
+    ("GET", "/api/v1/audit/export"): rule("PA", query={"from": "2026-01-01",
+                                                       "to": "2026-12-31"}),
+    ("GET", "/api/v1/audit/{audit_id}"): rule(REGISTRY_ADMINS, "audit"),
+    ("GET", "/fhir/r4/AuditEvent/{resource_id}"): rule(REGISTRY_ADMINS, "audit"),
+    ("GET", "/fhir/r4/AuditEvent"): rule(REGISTRY_ADMINS),
+    # ------------------------------------------------------------------ FHIR: registry
+    ("GET", "/fhir/r4/metadata"): public(),
+    ("GET", "/fhir/r4/Organization/{resource_id}"): rule(EVERYONE, "institution",
+                                                         HA=ALL, CL=ALL, IC=ALL, PT=ALL),
+    ("GET", "/fhir/r4/Organization"): rule(EVERYONE),
+    ("GET", "/fhir/r4/Location/{resource_id}"): rule(EVERYONE),
+    ("GET", "/fhir/r4/Location"): rule(EVERYONE),
+    ("GET", "/fhir/r4/Practitioner/{resource_id}"): rule(EVERYONE, "practitioner",
+                                                         HA=ALL, CL=ALL, IC=ALL, PT=ALL),
+    ("GET", "/fhir/r4/Practitioner"): rule(EVERYONE),
+    ("GET", "/fhir/r4/PractitionerRole/{resource_id}"): rule(EVERYONE),
+    ("GET", "/fhir/r4/PractitionerRole"): rule(EVERYONE),
+    # ------------------------------------------------------------------ FHIR: results
+    ("GET", "/fhir/r4/DiagnosticReport/{resource_id}"): rule(CLINICAL),
+    ("GET", "/fhir/r4/DiagnosticReport"): rule(CLINICAL),
+    ("GET", "/fhir/r4/Observation/{resource_id}"): rule(CLINICAL),
+    ("GET", "/fhir/r4/Observation"): rule(CLINICAL),
+    ("GET", "/fhir/r4/ImagingStudy/{resource_id}"): rule(CLINICAL),
+    ("GET", "/fhir/r4/ImagingStudy"): rule(CLINICAL),
+    ("POST", "/fhir/r4/DiagnosticReport"): rule(CLINICAL),
+    ("POST", "/fhir/r4"): rule(CLINICAL),
+    # ------------------------------------------------------------------ FHIR: referrals
+    ("GET", "/fhir/r4/ServiceRequest/{resource_id}"): rule(CLINICAL, "referral",
+                                                           patient_read=True),
+    ("GET", "/fhir/r4/ServiceRequest"): rule(CLINICAL),
+    ("GET", "/fhir/r4/Task/{resource_id}"): rule(CLINICAL, "referral", patient_read=True),
+    ("GET", "/fhir/r4/Task"): rule(CLINICAL),
+    ("POST", "/fhir/r4/ServiceRequest"): rule(CLINICAL),
+    ("PUT", "/fhir/r4/ServiceRequest/{resource_id}"): rule(CLINICAL, "referral"),
+    ("POST", "/fhir/r4/Task"): rule(CLINICAL),
+    ("PUT", "/fhir/r4/Task/{resource_id}"): rule(CLINICAL, "referral"),
+    # ------------------------------------------------------------------ FHIR: scheduling
+    ("GET", "/fhir/r4/Schedule/{resource_id}"): rule(EVERYONE),
+    ("GET", "/fhir/r4/Schedule"): rule(EVERYONE),
+    ("GET", "/fhir/r4/Slot/{resource_id}"): rule(EVERYONE),
+    ("GET", "/fhir/r4/Slot"): rule(EVERYONE),
+    # FHIR Appointment reads belong to booking (appointment.book), not to the roster.
+    ("GET", "/fhir/r4/Appointment/{resource_id}"): rule("PA HA CL PT"),
+    ("GET", "/fhir/r4/Appointment"): rule("PA HA CL PT"),
+    ("POST", "/fhir/r4/Appointment"): rule("PA HA CL PT"),
+    ("PUT", "/fhir/r4/Appointment/{resource_id}"): rule("PA HA CL PT"),
+    # ------------------------------------------------------------------ FHIR: encounters
+    ("GET", "/fhir/r4/Encounter/{resource_id}"): rule(CLINICAL),
+    ("GET", "/fhir/r4/Encounter"): rule(CLINICAL),
+    ("GET", "/fhir/r4/Procedure/{resource_id}"): rule(CLINICAL),
+    ("GET", "/fhir/r4/Procedure"): rule(CLINICAL),
+    ("POST", "/fhir/r4/Encounter"): rule(CLINICAL),
+    ("POST", "/fhir/r4/Procedure"): rule(CLINICAL),
+    # ------------------------------------------------------------------ FHIR: patients
+    ("POST", "/fhir/r4/Patient/$match"): rule(PATIENT_STAFF),
+    ("GET", "/fhir/r4/Patient/{resource_id}"): rule(PATIENT_STAFF, "person",
+                                                    patient_read=True),
+    ("GET", "/fhir/r4/Patient"): rule(PATIENT_STAFF),
+    ("POST", "/fhir/r4/Patient/_search"): rule(PATIENT_STAFF, ok=(200,)),
+    ("POST", "/fhir/r4/Patient"): rule(PATIENT_STAFF),
+    # ------------------------------------------------------------------ FHIR: settlement
+    ("GET", "/fhir/r4/Coverage"): rule("PA HA IC PT", query={"patient": "@person.own"}),
+    ("GET", "/fhir/r4/Claim"): rule("PA HA IC PT"),
+    ("GET", "/fhir/r4/ClaimResponse"): rule("PA HA IC PT"),
+    ("GET", "/fhir/r4/Coverage/{resource_id}"): rule("PA HA IC PT", "person",
+                                                     patient_read=True),
+    ("GET", "/fhir/r4/Claim/{resource_id}"): rule("PA HA IC PT", "settlement",
+                                                  patient_read=True),
+    ("GET", "/fhir/r4/ClaimResponse/{resource_id}"): rule("PA HA IC PT", "settlement",
+                                                          patient_read=True),
+    ("POST", "/fhir/r4/Claim"): rule("PA CL IC PT"),
+    # ------------------------------------------------------------------ HL7 v2 intake
+    ("POST", "/hl7/v2"): rule(PATIENT_STAFF),
+    # ------------------------------------------------------------------ registry
+    ("GET", "/api/v1/registry/regions"): rule(EVERYONE),
+    ("GET", "/api/v1/registry/regions/{code}"): rule(EVERYONE, ok=(200,)),
+    ("POST", "/api/v1/registry/regions"): rule("PA"),
+    ("GET", "/api/v1/registry/institutions/export.csv"): rule(EVERYONE),
+    ("GET", "/api/v1/registry/agreements/export.csv"): rule(EVERYONE),
+    ("POST", "/api/v1/registry/import"): rule("PA"),
+    ("GET", "/api/v1/registry/institutions"): rule(EVERYONE),
+    ("GET", "/api/v1/registry/institutions/{institution_id}"): rule(
+        EVERYONE, "institution", HA=ALL, CL=ALL, IC=ALL, PT=ALL),
+    ("POST", "/api/v1/registry/institutions"): rule("PA"),
+    ("PATCH", "/api/v1/registry/institutions/{institution_id}"): rule(REGISTRY_ADMINS,
+                                                                      "institution"),
+    ("GET", "/api/v1/registry/institutions/{institution_id}/campuses"): rule(
+        EVERYONE, "institution", HA=ALL, CL=ALL, IC=ALL, PT=ALL),
+    ("GET", "/api/v1/registry/institutions/{institution_id}/departments"): rule(
+        EVERYONE, "institution", HA=ALL, CL=ALL, IC=ALL, PT=ALL),
+    ("POST", "/api/v1/registry/institutions/{institution_id}/departments"): rule(
+        REGISTRY_ADMINS, "institution"),
+    ("GET", "/api/v1/registry/departments/{department_id}"): rule(
+        EVERYONE, "department", HA=ALL, CL=ALL, IC=ALL, PT=ALL),
+    ("PATCH", "/api/v1/registry/departments/{department_id}"): rule(REGISTRY_ADMINS,
+                                                                    "department"),
+    ("GET", "/api/v1/registry/practitioners"): rule(EVERYONE),
+    ("GET", "/api/v1/registry/practitioners/{practitioner_id}"): rule(
+        EVERYONE, "practitioner", HA=ALL, CL=ALL, IC=ALL, PT=ALL),
+    ("POST", "/api/v1/registry/practitioners"): rule(REGISTRY_ADMINS),
+    ("PATCH", "/api/v1/registry/practitioners/{practitioner_id}"): rule(REGISTRY_ADMINS,
+                                                                        "practitioner"),
+    ("GET", "/api/v1/registry/practitioners/{practitioner_id}/roles"): rule(
+        EVERYONE, "practitioner", HA=ALL, CL=ALL, IC=ALL, PT=ALL),
+    ("GET", "/api/v1/registry/practitioner-roles"): rule(EVERYONE),
+    ("POST", "/api/v1/registry/practitioner-roles"): rule(REGISTRY_ADMINS),
+    ("GET", "/api/v1/registry/agreements"): rule(EVERYONE),
+    ("GET", "/api/v1/registry/agreements/{agreement_id}"): rule(EVERYONE),
+    ("POST", "/api/v1/registry/agreements"): rule(REGISTRY_ADMINS),
+    ("PATCH", "/api/v1/registry/agreements/{agreement_id}"): rule(REGISTRY_ADMINS),
+    # ------------------------------------------------------------------ patient index
+    ("POST", "/api/v1/patients/records"): rule(PATIENT_STAFF),
+    ("GET", "/api/v1/patients/records/{record_id}"): rule(PATIENT_STAFF, "record",
+                                                          patient_read=True),
+    ("PATCH", "/api/v1/patients/records/{record_id}"): rule(PATIENT_STAFF, "record"),
+    ("POST", "/api/v1/patients/records/{record_id}/detach"): rule(REGISTRY_ADMINS, "record"),
+    ("GET", "/api/v1/patients/reviews"): rule(REGISTRY_ADMINS),
+    ("GET", "/api/v1/patients/reviews/{review_id}"): rule(REGISTRY_ADMINS),
+    ("POST", "/api/v1/patients/reviews/{review_id}/decision"): rule(REGISTRY_ADMINS),
+    ("POST", "/api/v1/patients/merges"): rule(REGISTRY_ADMINS),
+    ("POST", "/api/v1/patients/merges/{event_id}/undo"): rule(REGISTRY_ADMINS),
+    ("GET", "/api/v1/patients"): rule(PATIENT_STAFF),
+    ("GET", "/api/v1/patients/{person_id}"): rule(PATIENT_STAFF, "person", patient_read=True),
+    ("GET", "/api/v1/patients/{person_id}/history"): rule(PATIENT_STAFF, "person",
+                                                          patient_read=True),
+    ("GET", "/api/v1/patients/{person_id}/shares"): rule(PATIENT_STAFF, "person",
+                                                         patient_read=True),
+    ("POST", "/api/v1/patients/{person_id}/shares"): rule(CLINICAL, "person"),
+    # A placeholder share id: an allowed caller who sees the patient hears "no such share".
+    ("DELETE", "/api/v1/patients/{person_id}/shares/{share_id}"): rule(CLINICAL, "person",
+                                                                       ok=(404,)),
+    # ------------------------------------------------------------------ settlement
+    ("POST", "/api/v1/settlement/settlements"): rule("IC"),
+    ("GET", "/api/v1/settlement/settlements"): rule("PA HA IC PT"),
+    ("GET", "/api/v1/settlement/settlements/{settlement_id}"): rule(
+        "PA HA IC PT", "settlement", patient_read=True),
+    ("POST", "/api/v1/settlement/settlements/{settlement_id}/reversal"): rule(
+        "IC", "settlement"),
+    ("POST", "/api/v1/settlement/settlements/{settlement_id}/payment"): rule(
+        "IC PT", "settlement"),
+    ("POST", "/api/v1/settlement/settlements/{settlement_id}/refund"): rule(
+        "IC", "settlement"),
+    ("POST", "/api/v1/settlement/estimates"): rule("PA CL IC PT"),
+    ("GET", "/api/v1/settlement/coverage/{person_id}"): rule("PA HA IC PT", "person",
+                                                             patient_read=True),
+    ("PUT", "/api/v1/settlement/coverage/{person_id}"): rule("PA IC", "person"),
+    ("GET", "/api/v1/settlement/clearing"): rule("PA CA IC", query={"month": "2026-05"}),
+    ("GET", "/api/v1/settlement/clearing.{fmt}"): rule("PA CA IC", query={"month": "2026-05"}),
+    # ------------------------------------------------------------------ referrals
+    ("POST", "/api/v1/referrals"): rule(CLINICAL),
+    ("GET", "/api/v1/referrals"): rule(CLINICAL),
+    ("GET", "/api/v1/referrals/{referral_id}"): rule(CLINICAL, "referral", patient_read=True),
+    # Sending a draft is the referring side's: A refers the own case, B the shared one.
+    ("POST", "/api/v1/referrals/{referral_id}/submit"): rule(CLINICAL, "referral",
+                                                             own_cases=("own",)),
+    **{("POST", f"/api/v1/referrals/{{referral_id}}/{step}"): rule(CLINICAL, "referral")
+       for step in ("receive", "accept", "decline", "advise", "refer-after-advice",
+                    "book", "arrive", "complete", "refer-down", "cancel", "fail", "notes",
+                    "clocks", "documents")},
+    ("GET", "/api/v1/referrals/{referral_id}/documents/{document_id}"): rule(
+        CLINICAL, "referral", ok=(404,)),
+    ("PUT", "/api/v1/departments/{department_id}/beds"): rule(CLINICAL, "department"),
+    # Any hospital's free beds, for those who refer patients (referral.read).
+    ("GET", "/api/v1/institutions/{institution_id}/beds"): rule(
+        CLINICAL, "institution", HA=ALL, CL=ALL),
+    # ------------------------------------------------------------------ notifications
+    ("GET", "/api/v1/inbox"): rule(EVERYONE),
+    ("GET", "/api/v1/inbox/unread-count"): rule(EVERYONE),
+    ("POST", "/api/v1/inbox/{item_id}/read"): rule(EVERYONE, ok=(404,)),
+    ("POST", "/api/v1/inbox/read-all"): rule(EVERYONE),
+    ("GET", "/api/v1/inbox/contact"): rule(EVERYONE, ok=(404,)),  # no address set yet
+    ("PUT", "/api/v1/inbox/contact"): rule(EVERYONE),
+    ("GET", "/api/v1/notify/webhooks"): rule(REGISTRY_ADMINS),
+    ("POST", "/api/v1/notify/webhooks"): rule(REGISTRY_ADMINS),
+    ("GET", "/api/v1/notify/webhooks/{subscription_id}"): rule(REGISTRY_ADMINS),
+    ("PATCH", "/api/v1/notify/webhooks/{subscription_id}"): rule(REGISTRY_ADMINS),
+    ("POST", "/api/v1/notify/webhooks/{subscription_id}/secret"): rule(REGISTRY_ADMINS,
+                                                                       ok=(404,)),
+    ("GET", "/api/v1/notify/webhooks/{subscription_id}/deliveries"): rule(REGISTRY_ADMINS),
+    ("POST", "/api/v1/notify/outbox/{message_id}/requeue"): rule(REGISTRY_ADMINS, ok=(404,)),
+    # ------------------------------------------------------------------ results, recognition
+    ("POST", "/api/v1/recognition/check"): rule("PA CL"),
+    ("POST", "/api/v1/recognition/decisions"): rule("PA CL"),
+    ("GET", "/api/v1/recognition/savings"): rule("PA CA HA"),
+    ("POST", "/api/v1/results"): rule(CLINICAL),
+    ("GET", "/api/v1/results/{report_id}"): rule(CLINICAL),
+    ("GET", "/api/v1/recognition/items"): rule(EVERYONE),
+    ("POST", "/api/v1/recognition/catalogue"): rule("PA"),
+    ("POST", "/api/v1/recognition/qualifications"): rule("PA"),
+    ("POST", "/api/v1/recognition/qualifications/import"): rule("PA"),
+    # ------------------------------------------------------------------ scheduling
+    ("GET", "/api/v1/scheduling/institutions/{institution_id}/stationings"): rule(
+        EVERYONE, "institution", HA=ALL, CL=ALL, IC=ALL, PT=ALL),
+    ("POST", "/api/v1/scheduling/stationings"): rule(REGISTRY_ADMINS),
+    ("GET", "/api/v1/scheduling/sessions"): rule(EVERYONE),
+    ("POST", "/api/v1/scheduling/sessions"): rule(REGISTRY_ADMINS),
+    ("GET", "/api/v1/scheduling/slots"): rule(EVERYONE,
+                                              query={"department_id": "@department.own"}),
+    ("POST", "/api/v1/scheduling/exceptions"): rule(REGISTRY_ADMINS),
+    ("POST", "/api/v1/scheduling/appointments"): rule("PA HA CL PT"),
+    ("GET", "/api/v1/scheduling/appointments/mine"): rule(EVERYONE),
+    ("GET", "/api/v1/scheduling/appointments/{appointment_id}"): rule(EVERYONE),
+    ("POST", "/api/v1/scheduling/appointments/{appointment_id}/cancel"): rule(EVERYONE),
+    ("POST", "/api/v1/scheduling/appointments/{appointment_id}/status"): rule(EVERYONE),
+    ("POST", "/api/v1/scheduling/checkin"): rule("PA HA CL PT"),
+    ("GET", "/api/v1/scheduling/sessions/{clinic_session_id}/queue"): rule(CLINICAL),
+    ("POST", "/api/v1/scheduling/sessions/{clinic_session_id}/call-next"): rule(CLINICAL,
+                                                                                ok=(404,)),
+    ("GET", "/api/v1/scheduling/trainees"): rule(REGISTRY_ADMINS),
+    ("POST", "/api/v1/scheduling/trainees"): rule(REGISTRY_ADMINS),
+    ("POST", "/api/v1/scheduling/trainees/{traineeship_id}/status"): rule(REGISTRY_ADMINS),
+    # ------------------------------------------------------------------ consultations
+    ("GET", "/api/v1/consultations/counts"): rule("PA CA HA"),
+    ("GET", "/api/v1/consultations/counts.{fmt}"): rule("PA CA HA"),
+    ("POST", "/api/v1/consultations"): rule(CLINICAL),
+    ("GET", "/api/v1/consultations"): rule(CLINICAL),
+    ("GET", "/api/v1/consultations/{consultation_id}"): rule(CLINICAL, "consultation",
+                                                              patient_read=True),
+    **{(method, f"/api/v1/consultations/{{consultation_id}}/{step}"): rule(CLINICAL, "consultation")
+       for method, step in (("POST", "accept"), ("POST", "decline"), ("POST", "schedule"),
+                            ("GET", "free-times"), ("POST", "join"),
+                            ("POST", "attendance"), ("PUT", "report"),
+                            ("POST", "report/amendments"),
+                            ("POST", "referral"), ("POST", "close"), ("POST", "cancel"),
+                            ("POST", "documents"))},
+    # Starting is the consulted side's (its coordinator, or an assigned expert): A is
+    # consulted in the shared case only. Signing is an assigned expert's alone, and the
+    # world has none, so every clinician is refused it.
+    ("POST", "/api/v1/consultations/{consultation_id}/start"): rule(
+        "PA HA", "consultation", own_cases=("shared",)),
+    ("POST", "/api/v1/consultations/{consultation_id}/report/sign"): rule(
+        "CL", "consultation", own_cases=()),
+    # A placeholder document id: an allowed caller who sees the consultation hears "no such
+    # document".
+    ("GET", "/api/v1/consultations/{consultation_id}/documents/{document_id}"): rule(
+        CLINICAL, "consultation", ok=(404,)),
+    # ------------------------------------------------------------------ analytics
+    ("GET", "/api/v1/analytics/volumes"): rule("PA CA HA CL"),
+    ("GET", "/api/v1/analytics/volumes.{fmt}"): rule("PA CA HA CL"),
+    ("POST", "/api/v1/analytics/encounters"): rule(CLINICAL),
+    ("GET", "/api/v1/analytics/network"): rule("PA CA HA CL"),
+    ("GET", "/api/v1/analytics/network.{fmt}"): rule("PA CA HA CL"),
+    ("GET", "/api/v1/analytics/programme"): rule("PA CA HA CL"),
+    ("GET", "/api/v1/analytics/programme.{fmt}"): rule("PA CA HA CL"),
+    ("GET", "/api/v1/analytics/overview"): rule("PA CA HA CL", query=REGION),
+    ("GET", "/api/v1/analytics/institutions/{institution_id}"): rule("PA CA HA CL",
+                                                                     "institution"),
+    ("GET", "/api/v1/analytics/institutions/{institution_id}/series.{fmt}"): rule(
+        "PA CA HA CL", "institution"),
+    ("GET", "/api/v1/analytics/outflow"): rule("PA CA HA CL", query=REGION),
+    ("GET", "/api/v1/analytics/outflow.{fmt}"): rule("PA CA HA CL", query=REGION),
+    **{("GET", f"/api/v1/analytics/{name}"): rule("PA CA HA CL")
+       for name in ("referrals", "green-channel", "consultations", "clinics", "recognition",
+                    "settlement")},
+    ("GET", "/api/v1/analytics/{name}.{fmt}"): rule("PA CA HA CL"),
+    # ------------------------------------------------------------------ where-to-go advisor
+    ("POST", "/api/v1/advisor/rank"): rule("PA HA CL IC PT"),
+}
+
+# Values for path parameters that name no seeded thing.
+FIXED_PARAMETERS = {"fmt": "csv", "name": "referrals", "code": "130730"}
+PLACEHOLDER_ID = "999999"
