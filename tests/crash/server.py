@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -37,7 +38,7 @@ class Zygote:
                "YILIAN_FIELD_KEY": TEST_FIELD_KEY, "YILIAN_LOG_LEVEL": "WARNING",
                "TMPDIR": str(folder)}
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            self.process = subprocess.Popen(
                 [sys.executable, "-m", "tests.crash.zygote"], env=env, cwd=folder,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 text=True, bufsize=1,
@@ -130,6 +131,7 @@ class ServerProcess:
     def kill(self) -> None:
         """SIGKILL: no shutdown hook, no rollback, no flush; the process is simply gone."""
         if self.pid is not None:
+            os.kill(self.pid, signal.SIGKILL)  # from here, at once; the zygote then reaps it
             self.zygote.sigkill(self.pid)
             self.pid = None
 

@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,15 @@ def _serve(env: dict[str, str], port: int, log: str) -> None:
 
 
 def main() -> None:
+    import psycopg  # noqa: F401 - imported once here, not in every server
+    import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401
+
     from yilian.app import create_app
     from yilian.config import Settings
 
     # Build one throw-away app so every router, schema and template is made before forking;
     # its engine is never connected.
-    scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"zygote-{os.getpid()}.db"
+    scratch = Path(tempfile.gettempdir()) / f"zygote-{os.getpid()}.db"
     create_app(Settings(database_url=f"sqlite:///{scratch}",
                         secret_key="zygote-only-never-serves-0123456789abcdef",
                         field_key=os.environ["YILIAN_FIELD_KEY"]))
