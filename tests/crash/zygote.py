@@ -26,10 +26,10 @@ from typing import Any
 PR_SET_PDEATHSIG = 1
 
 
-def _serve(env: dict[str, str], port: int, log: str) -> None:
+def _serve(parent: int, env: dict[str, str], port: int, log: str) -> None:
     """In the child: die with the zygote, log to a file, serve until killed."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the zygote died before prctl took effect
+    if os.getppid() != parent:  # the zygote died before prctl took effect
         os._exit(1)
     descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(descriptor, 1)
@@ -67,10 +67,11 @@ def main() -> None:
         command: dict[str, Any] = json.loads(line)
         if "start" in command:
             start = command["start"]
+            parent = os.getpid()
             pid = os.fork()
             if pid == 0:
                 try:
-                    _serve(start["env"], int(start["port"]), start["log"])
+                    _serve(parent, start["env"], int(start["port"]), start["log"])
                 finally:
                     os._exit(0)
             children.add(pid)
