@@ -12,8 +12,11 @@ clients resend whatever got no answer, with the same keys. Then the database mus
 every bill settled exactly once, the year's accumulators equal to the sum of the slips
 (and the annual cap held), every referral accepted exactly once by one winner, and every
 acceptance announced by exactly one webhook message, delivered at least once (the one in
-flight at the kill twice, with the same delivery id for the receiver to drop) and recorded
-as delivered exactly once.
+flight at the kill again after the restart, under the same delivery id for the receiver to
+drop) and recorded as delivered exactly once.
+
+The servers are forked from a process that built the app once (tests/crash/zygote.py), so a
+restart costs well under a second; the database and the outbox are all they share.
 """
 
 from __future__ import annotations
