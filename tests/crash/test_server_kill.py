@@ -29,8 +29,9 @@ import threading
 import time
 import urllib.parse
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -38,8 +39,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from tests.crash.conftest import Receiver
 from tests.crash.server import SECRET_KEY, ServerProcess, Zygote
@@ -55,6 +57,7 @@ from yilian.auth import service as users
 from yilian.auth.models import Role
 from yilian.auth.security import issue_token
 from yilian.config import Settings
+from yilian.db import is_sqlite, make_engine
 from yilian.notify import subscriptions, verify_signature
 from yilian.notify.models import AttemptOutcome, Channel, OutboxAttempt, OutboxMessage, OutboxStatus
 from yilian.patients.models import PatientShare
@@ -237,10 +240,33 @@ def run_clients(base: str, world: World, progress: Progress, rng: random.Random,
     return threads, settled, accepted, bills
 
 
+WRITING = text("""
+    SELECT count(*) FROM pg_locks JOIN pg_class ON pg_class.oid = pg_locks.relation
+    WHERE pg_locks.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND pg_class.relname = :table AND pg_locks.mode = 'RowExclusiveLock' AND pg_locks.granted
+""")
+
+
+@contextmanager
+def slip_writes(db_url: str) -> Iterator[Callable[[], bool]]:
+    """Whether a transaction has written a slip and not yet committed, as PostgreSQL's lock
+    table tells; always true on SQLite, which has no such table to look at."""
+    if is_sqlite(db_url):
+        yield lambda: True
+        return
+    engine = make_engine(db_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            yield lambda: bool(connection.execute(WRITING, {"table": "settlement"}).scalar())
+    finally:
+        engine.dispose()
+
+
 def kill_in_the_middle(server: ServerProcess, progress: Progress, receiver: Receiver,
-                       after_answers: int) -> str:
-    """SIGKILL the server once it has answered ``after_answers`` requests and a settlement,
-    an acceptance and a webhook are all in flight; the delivery id the receiver held."""
+                       after_answers: int, writing: Callable[[], bool]) -> str:
+    """SIGKILL the server once it has answered ``after_answers`` requests and a settlement
+    (on PostgreSQL: one whose slip is written, uncommitted), an acceptance and a webhook are
+    all in flight; the delivery id the receiver held."""
     deadline = time.monotonic() + 30
     while True:
         with progress.lock:
@@ -248,13 +274,13 @@ def kill_in_the_middle(server: ServerProcess, progress: Progress, receiver: Rece
                      and progress.in_flight["accept"] > 0)
         with receiver.lock:
             held = list(receiver.held)
-        if ready and held:
+        if ready and held and writing():
             server.kill()
             return held[0]
         assert time.monotonic() < deadline, (
             f"never caught all three in flight: {progress.answers} answers, "
             f"{dict(progress.in_flight)} in flight, {len(receiver.received)} webhooks")
-        time.sleep(0.005)
+        time.sleep(0.002)
 
 
 def wait_for_the_outbox(session: Session, server: ServerProcess) -> None:
@@ -284,7 +310,8 @@ def test_a_server_killed_mid_batch_loses_and_doubles_nothing(
                        notify_timeout_seconds="1") as server:
         server.start()
         threads, settled, accepted, bills = run_clients(server.base, world, progress, rng)
-        held = kill_in_the_middle(server, progress, receiver, after_answers=rng.randint(4, 10))
+        with slip_writes(db_url) as writing:
+            held = kill_in_the_middle(server, progress, receiver, rng.randint(4, 10), writing)
         server.start()  # a fresh process: nothing of the killed one survives but the database
         for thread in threads:
             thread.join(90)
