@@ -7,7 +7,8 @@ SQLite file or PostgreSQL. From threads, insurance clerks send a batch of discha
 person queue on their accumulator row), two clinicians race to accept each of a batch of
 referrals, and every acceptance is announced by webhook to a receiver that holds each POST
 a while. At a seeded moment (after a seeded number of answers, while a settlement, an
-acceptance and a webhook are all in flight) the server is SIGKILLed and started again; the
+acceptance and a webhook are all in flight; on PostgreSQL also while a transaction holds a
+written, uncommitted slip) the server is SIGKILLed and started again; the
 clients resend whatever got no answer, with the same keys. Then the database must hold
 every bill settled exactly once, the year's accumulators equal to the sum of the slips
 (and the annual cap held), every referral accepted exactly once by one winner, and every
