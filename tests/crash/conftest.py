@@ -26,11 +26,17 @@ def zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zygote]:
 
 @dataclass
 class Receiver:
-    """A webhook endpoint on loopback that holds each POST for ``hold`` seconds before its
-    2xx answer, and knows how many it holds right now (``held``)."""
+    """A webhook endpoint on loopback that knows which POSTs it holds right now (``held``).
+
+    Until ``killed`` is set it holds each for ``stall`` seconds and answers 503 (the sender
+    retries soon), so there is always a webhook in flight for the kill to cut; afterwards it
+    holds each for ``hold`` seconds and answers 200.
+    """
 
     url: str = ""
-    hold: float = 0.4
+    hold: float = 0.3
+    stall: float = 1.5
+    killed: threading.Event = field(default_factory=threading.Event)
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     held: list[str] = field(default_factory=list)  # delivery ids not yet answered
     cut_short: list[str] = field(default_factory=list)  # requests whose body never came
@@ -55,8 +61,12 @@ def receiver() -> Iterator[Receiver]:
                 state.received.append((dict(self.headers.items()), body))
                 state.held.append(delivery)
             try:
-                time.sleep(state.hold)
-                self.send_response(200)
+                if state.killed.is_set():
+                    time.sleep(state.hold)
+                    status = 200
+                else:
+                    status = 200 if state.killed.wait(state.stall) else 503
+                self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
