@@ -10,12 +10,13 @@ a while (until the kill: held, then 503, so one is always in flight; clients don
 resend answered requests, as unsure clerks and stale pages do). At a seeded moment (after
 a seeded number of answers, while a settlement, an acceptance and a webhook are all in
 flight; on PostgreSQL also while a transaction holds a written, uncommitted slip) the
-server is SIGKILLed and started again; the clients resend whatever got no answer, with
-the same keys. Then the database must hold every bill settled exactly once, the year's accumulators equal to the sum of the slips
-(and the annual cap held), every referral accepted exactly once by one winner, and every
-acceptance announced by exactly one webhook message, delivered at least once (the one in
-flight at the kill again after the restart, under the same delivery id for the receiver to
-drop) and recorded as delivered exactly once.
+server is SIGKILLed and started again; the clients resend whatever got no answer, with the
+same keys. Then the database must hold every bill settled exactly once, the year's
+accumulators equal to the sum of the slips (and the annual cap held), every referral
+accepted exactly once by one winner, and every acceptance announced by exactly one webhook
+message, delivered at least once (the one in flight at the kill again after the restart,
+under the same delivery id for the receiver to drop) and recorded as delivered exactly
+once.
 
 The servers are forked from a process that built the app once (tests/crash/zygote.py), so a
 restart costs well under a second; the database and the outbox are all they share.
