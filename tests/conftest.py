@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -36,6 +37,11 @@ from yilian.db import Base, make_engine, make_sessionmaker
 # totp_required=True themselves (tests/auth/test_two_factor.py). Every other test signs in
 # with a password alone, as the tests written before two-factor sign-in do.
 os.environ.setdefault("YILIAN_TOTP_REQUIRED", "false")
+
+# Property tests check outcomes, not speed: no per-example deadline, which a loaded CI
+# machine (two cores, two workers, PostgreSQL and Chromium beside them) would miss at random.
+hypothesis.settings.register_profile("yilian", deadline=None)
+hypothesis.settings.load_profile("yilian")
 
 PG_ADMIN_URL = os.environ.get(
     "YILIAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, exists, false, func, or_, select
+from sqlalchemy import CTE, ColumnElement, Select, exists, false, func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from yilian.audit import service as audit
@@ -39,8 +39,14 @@ def visible_person_ids(principal: Principal) -> Select[Any] | None:
     if scope is Scope.NETWORK:
         return None
     institutions = sorted(principal.institution_ids)
-    now = utcnow()
     own = select(PatientRecord.person_id).where(PatientRecord.institution_id.in_(institutions))
+    shared = _shared_people(institutions)
+    return select(own.union(select(shared.c.id)).subquery().c[0])
+
+
+def _shared_people(institutions: list[int]) -> CTE:
+    """The people shared with the institutions and not revoked or expired."""
+    now = utcnow()
     shared = (
         select(PatientShare.person_id.label("id"))
         .where(
@@ -52,12 +58,31 @@ def visible_person_ids(principal: Principal) -> Select[Any] | None:
     )
     # A share follows the person's records through merges: to the survivor, and on.
     survivor = aliased(Person)
-    shared = shared.union(
+    return shared.union(
         select(survivor.merged_into_id)
         .join(shared, survivor.id == shared.c.id)
         .where(survivor.merged_into_id.is_not(None))
     )
-    return select(own.union(select(shared.c.id)).subquery().c[0])
+
+
+def may_see_person(principal: Principal) -> ColumnElement[bool] | None:
+    """Whether the principal may see a row of ``person`` (None: every one).
+
+    The same people as :func:`visible_person_ids`, asked per person: a record of theirs
+    at one of the reader's institutions (an index probe on ``patient_record.person_id``),
+    or a share. A search by resident ID or phone then reads the one person it finds, not
+    every record of the reader's hospital first (the cost grew with the hospital).
+    """
+    scope = scope_of(principal, Action.PATIENT_READ)
+    if scope is None:
+        return false()
+    if scope is Scope.NETWORK:
+        return None
+    institutions = sorted(principal.institution_ids)
+    own = exists().where(PatientRecord.person_id == Person.id,
+                         PatientRecord.institution_id.in_(institutions))
+    shared = _shared_people(institutions)
+    return or_(own, Person.id.in_(select(shared.c.id)))
 
 
 def lineage_ids(session: Session, person: Person) -> list[int]:
@@ -242,8 +267,8 @@ def list_persons(
 def searchable_people(principal: Principal) -> Select[Person]:
     """People in use that the principal may see: what every patient search starts from."""
     query = select(Person).where(Person.status == PersonStatus.ACTIVE)
-    visible = visible_person_ids(principal)
-    return query if visible is None else query.where(Person.id.in_(visible))
+    visible = may_see_person(principal)
+    return query if visible is None else query.where(visible)
 
 
 def audit_search(
