@@ -458,16 +458,15 @@ def main() -> None:
             verdict = "ok" if p95 <= TARGET_P95_MS else "MISSED"
             print(f"  {label:<32} cold {cold:7.1f} ms  warm p50 {p50:6.1f} ms  "
                   f"p95 {p95:6.1f} ms  ({rows} rows)  {verdict}")
-        if args.reuse:
-            return
         pg_ms, pg_rows = postgres_yardstick(engine, ids)
         print(f"yardstick: the region call's aggregation as one raw GROUP BY "
               f"({len(ids)} institutions, {PERIOD[0]} … {PERIOD[1]}):")
         print(f"  PostgreSQL over raw rows   {pg_ms:8.1f} ms ({pg_rows} groups)")
-        with tempfile.TemporaryDirectory() as folder:
-            exported, duck_ms, duck_rows = duckdb_yardstick(engine, ids, Path(folder))
-        print(f"  DuckDB over Parquet        {duck_ms:8.1f} ms ({duck_rows} groups; "
-              f"export {exported:.1f} s, not timed in the query)")
+        if not args.reuse:
+            with tempfile.TemporaryDirectory() as folder:
+                exported, duck_ms, duck_rows = duckdb_yardstick(engine, ids, Path(folder))
+            print(f"  DuckDB over Parquet        {duck_ms:8.1f} ms ({duck_rows} groups; "
+                  f"export {exported:.1f} s, not timed in the query)")
         seconds, gained = incremental(engine, args.incremental)
         verdict = "ok" if seconds <= TARGET_INCREMENTAL_S else "MISSED"
         print(f"incremental: {args.incremental:,} new encounters by history file, rows and "
