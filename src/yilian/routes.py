@@ -106,7 +106,12 @@ def include_all(app: FastAPI) -> None:
     route's dependency graph again, for each application, at its first request (about two
     seconds for Yilian's 340 routes). The routers set their prefixes and dependencies
     themselves, so the routes need nothing from an inclusion, and one build at import
-    serves every application of the process.
+    serves every application of the process. Lifespans still join the application's.
     """
+    default_lifespan = type(APIRouter().lifespan_context)
     for router in _routers():
         app.router.routes.extend(router.routes)
+        if not isinstance(router.lifespan_context, default_lifespan):
+            # A router's own lifespan (the notification outbox worker) joins the app's
+            # through an inclusion of a router that holds nothing else.
+            app.include_router(APIRouter(lifespan=router.lifespan_context))

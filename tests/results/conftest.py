@@ -35,6 +35,11 @@ def days_ago(days: int) -> datetime:
     return TODAY - timedelta(days=days)
 
 
+def beijing_date(instant: datetime) -> date:
+    """The calendar day of an instant in Beijing, as FHIR date searches read a bare date."""
+    return instant.astimezone(BEIJING).date()
+
+
 @dataclass
 class Network:
     """The institutions, the patient and the accounts the tests use."""

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import bearer
-from tests.results.conftest import Network, days_ago
+from tests.results.conftest import Network, beijing_date, days_ago
 from yilian.results.fhir import ACCESSION, CATALOGUE, DICOM_UID, LOINC
 from yilian.results.models import DiagnosticReport
 
@@ -79,7 +79,7 @@ def test_fhir_intake_and_search(client: TestClient, session: Session, network: N
                        params={"patient": patient, "code": f"{LOINC}|57698-3"}).json()
     assert found["total"] == 1 and found["entry"][0]["resource"]["id"] == report["id"]
     recent = client.get(f"{FHIR}/DiagnosticReport", headers=doctor, params={
-        "patient": patient, "date": f"ge{days_ago(4).date().isoformat()}",
+        "patient": patient, "date": f"ge{beijing_date(days_ago(4)).isoformat()}",
         "performer": f"Organization/{network.campus.id}"}).json()
     assert [e["resource"]["code"]["coding"][0]["code"] for e in recent["entry"]] == ["JJJ-E010"]
     values = client.get(f"{FHIR}/Observation", headers=doctor,
