@@ -391,10 +391,11 @@ def history_file(engine: Engine, count: int) -> str:
             select(Institution.code, PatientRecord.local_id)
             .join(Institution, Institution.id == PatientRecord.institution_id)).all()
     rng = random.Random(7)
+    run = int(time.time()) % 10**8  # new sender ids each run: a --reuse run imports anew
     lines = [",".join(history.COLUMNS)]
     for number in range(count):
         code, local_id = rng.choice(records)
-        lines.append(f"{code},,{local_id},INC{number:07d},outpatient,finished,"
+        lines.append(f"{code},,{local_id},I{run:08d}{number:07d},outpatient,finished,"
                      f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T09:30,")
     return "\n".join(lines) + "\n"
 
@@ -433,6 +434,7 @@ def main() -> None:
     if args.reuse:
         url = make_url(args.admin_url).set(database=DATABASE).render_as_string(
             hide_password=False)
+        migrate.upgrade(url)  # the kept database may predate this code's migrations
         engine = make_engine(url)
         print(f"analytics benchmark on the kept {DATABASE} (no load, calls only)")
     else:

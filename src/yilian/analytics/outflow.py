@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from yilian.analytics import service
@@ -114,32 +114,29 @@ def monthly_outflow(session: Session, *, region_code: str, first: str, last: str
                     specialty: str | None) -> dict[str, tuple[int, int]]:
     """Per month: (admissions insured in the region, of them treated outside it).
 
-    The sums come per month and treating institution straight off the covering index (no
-    join, no pattern match per row); whether each institution lies inside the region is read
-    once from the registry, which holds a few thousand institutions at most.
+    The sums come straight off the covering index, a row a month: whether the treating
+    institution lies inside the region is a test of its id against the region's
+    institutions, read once from the registry (a few thousand at most), not a join and a
+    pattern match per row.
     """
     prefix = registry.region_prefix(region_code)
-    statement = (select(OutflowMonth.month, OutflowMonth.institution_id,
-                        func.sum(OutflowMonth.admissions))
+    inside = list(session.scalars(select(Institution.id).where(
+        Institution.region_code.startswith(prefix))))
+    treated_outside = (case((OutflowMonth.institution_id.in_(inside), 0),
+                            else_=OutflowMonth.admissions) if inside
+                       else OutflowMonth.admissions)
+    statement = (select(OutflowMonth.month, func.sum(OutflowMonth.admissions),
+                        func.sum(treated_outside))
                  # A range, not LIKE: PostgreSQL's default collation cannot read a
                  # LIKE prefix off the key's index, a range it can (codes are digits).
                  .where(OutflowMonth.insured_region_code >= prefix,
                         OutflowMonth.insured_region_code < _next_prefix(prefix),
                         OutflowMonth.month >= first, OutflowMonth.month <= last)
-                 .group_by(OutflowMonth.month, OutflowMonth.institution_id))
+                 .group_by(OutflowMonth.month).order_by(OutflowMonth.month))
     if specialty:
         statement = statement.join(Department, and_(
             Department.id == OutflowMonth.department_key, Department.specialty == specialty))
-    rows = session.execute(statement).all()
-    treating = {institution_id for _, institution_id, _ in rows}
-    inside = set(session.scalars(select(Institution.id).where(
-        Institution.id.in_(treating), Institution.region_code.startswith(prefix))))
-    series: dict[str, tuple[int, int]] = {}
-    for month, institution_id, admissions in sorted(rows, key=lambda row: row[0]):
-        total, outside = series.get(month, (0, 0))
-        count = int(admissions or 0)
-        series[month] = (total + count, outside + (0 if institution_id in inside else count))
-    return series
+    return {m: (int(a or 0), int(o or 0)) for m, a, o in session.execute(statement)}
 
 
 def summary(series: dict[str, tuple[int, int]], first: str, last: str) -> OutflowSummary:
