@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from annotated_types import Interval
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 T = TypeVar("T")
+
+LARGEST_KEY = 2**63 - 1  # the largest integer a database key column can hold
+# A row id in a path or a query: beyond a 64-bit integer no row can exist, and the database
+# driver would fail on it (a server error); such a value is refused as too large instead.
+Key = Annotated[int, Interval(ge=-LARGEST_KEY - 1, le=LARGEST_KEY)]
 
 
 class ReadModel(BaseModel):
@@ -19,6 +25,14 @@ class WriteModel(BaseModel):
     """Base of every request shape: unknown fields are an error, text is trimmed."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _fits_the_database(cls, value: Any) -> Any:
+        """A whole number beyond 64 bits names no row and fits no column (the driver fails)."""
+        if type(value) is int and not -LARGEST_KEY - 1 <= value <= LARGEST_KEY:
+            raise ValueError("数值太大 / Number too large")
+        return value
 
 
 class Page(BaseModel, Generic[T]):
@@ -33,5 +47,5 @@ class Page(BaseModel, Generic[T]):
 class PageParams(BaseModel):
     """Paging asked for by a client."""
 
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=LARGEST_KEY)
     limit: int = Field(default=50, ge=1, le=200)

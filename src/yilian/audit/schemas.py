@@ -69,5 +69,5 @@ class AuditQuery(BaseModel):
     outcome: AuditOutcome | None = None
     since: AwareDatetime | None = Field(default=None, description="From (inclusive), with zone")
     until: AwareDatetime | None = Field(default=None, description="Until (exclusive), with zone")
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=LARGEST_KEY)
     limit: int = Field(default=50, ge=1, le=200)
