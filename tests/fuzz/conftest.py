@@ -89,6 +89,8 @@ def world(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             make_user(session, role=Role.HOSPITAL_ADMIN, institution=county, username="fz_his")
             song = register(session, settings, county, "000123", name="宋秀兰", sex="female",
                             birth_date=date(1968, 3, 14), id_number=SONG_ID)
+            register(session, settings, county, "000125", name="宋秀兰", sex="female",
+                     birth_date=date(1968, 3, 14), phone="13812345678")
             session.commit()
             department_id, person_id = cardiology.id, song.person.id
         try:

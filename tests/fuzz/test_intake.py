@@ -24,6 +24,7 @@ from yilian.cli import app as cli
 from yilian.config import get_settings
 from yilian.fhir import systems
 from yilian.results import qualifications
+from yilian.results.catalogue import JINGJINJI_CSV as CATALOGUE_CSV
 
 # Examples per input kind: small for CI, derandomized so a run repeats; raise it for a deeper
 # local run (YILIAN_FUZZ_INTAKE_EXAMPLES=500).
@@ -64,7 +65,7 @@ A40 = "\r".join([
     "MSH|^~\\&|HIS|HLCOUNTY|YILIAN|YILIAN|20240315083000||ADT^A40^ADT_A39|FZ0003|P|2.4",
     "EVN|A40|20240315083000",
     "PID|1||000123^^^HLCOUNTY^PI",
-    "MRG|000999^^^HLCOUNTY^PI",
+    "MRG|000125^^^HLCOUNTY^PI",
 ]) + "\r"
 
 
@@ -85,6 +86,21 @@ def check_ack(world: World, before: dict[str, int], response: Any) -> None:
         error = segments["ERR"]
         assert len(error) > 8 and " / " in error[8], response.text
         assert world.counts() == before, response.text
+
+
+def test_the_valid_inputs_the_fuzzers_start_from_are_taken(world: World) -> None:
+    """Each fuzzer breaks an input the platform takes; otherwise it would fuzz only refusals."""
+    for message in (A04, A08, A40):
+        answer = world.client.post("/hl7/v2", content=message.encode(), headers=world.his | HL7)
+        assert ack_fields(answer.text)["MSA"][1] == "AA", answer.text
+    for kind, body in fhir_examples(world).items():
+        headers = world.doctor if kind == "ServiceRequest" else world.his
+        posted = world.client.post(f"/fhir/r4/{kind}", json=body, headers=headers | FHIR)
+        assert posted.status_code in (200, 201), posted.text
+    for url, text in UPLOADS.values():
+        upload = {"file": ("valid.csv", text.encode(), "text/csv")}
+        imported = world.client.post(url, headers=world.admin, files=upload)
+        assert imported.status_code == 200, imported.text
 
 
 @FUZZ
@@ -184,12 +200,9 @@ QUALIFICATIONS = "\n".join([
     "PKUPH,,HEMATOLOGY,national,2024-01-01,2027-12-31,京津冀临床检验质控 2024 EQA",
     "HLCOUNTY,JJJ-L001,,city,2026-03-01,2028-02-29,京津冀临检中心 2026-EQA-18",
 ]) + "\n"
-CATALOGUE = (
-    "code,name,name_en,category,item_group,loinc,specimen,modality,body_site,validity_days,"
-    "price,scopes\n"
-    "JJJ-L001,血常规（全血细胞计数）,Complete blood count,lab,HEMATOLOGY,58410-2,全血,,,7,"
-    "20.00,national|province|city|consortium\n"
-    "JJJ-E010,胸部CT平扫,Chest CT,imaging,CT,,,CT,胸部,30,200.00,national|province\n"
+CATALOGUE = "".join(  # the header and three items of the Jing-Jin-Ji catalogue
+    line for line in (CATALOGUE_CSV.read_text(encoding="utf-8").splitlines(keepends=True))
+    if line.startswith(("code,", "JJJ-L001,", "JJJ-L002,", "JJJ-E001,"))
 )
 UPLOADS = {
     "registry institutions": ("/api/v1/registry/import", INSTITUTIONS),
