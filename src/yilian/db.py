@@ -67,6 +67,17 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _holds_nul(parameters: Any) -> bool:
+    """Whether any text among the statement's parameters (one row or many) holds a NUL."""
+    if type(parameters) is str:
+        return "\x00" in parameters
+    if isinstance(parameters, Mapping):
+        return any(_holds_nul(value) for value in parameters.values())
+    if isinstance(parameters, (list, tuple)):
+        return any(_holds_nul(value) for value in parameters)
+    return False
+
+
 def _refuse_nul_characters(
     _connection: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any,
     executemany: bool,
@@ -74,16 +85,13 @@ def _refuse_nul_characters(
     """PostgreSQL cannot hold a NUL character in text (the driver fails with a DataError);
     refuse such a value on every backend, whichever way it arrived (form, JSON, HL7, CSV,
     URL), instead of answering with a server error."""
-    for row in parameters if executemany else (parameters,):
-        values = row.values() if isinstance(row, Mapping) else (row or ())
-        for value in values:
-            if type(value) is str and "\x00" in value:
-                raise InvalidInput(
-                    "nul_character",
-                    "输入中含有空字符（NUL，编码 0），无法保存或查找：请检查文件或发送系统的编码",
-                    "The input holds a NUL character (code 0), which cannot be stored or "
-                    "searched: check the encoding of the file or of the sending system",
-                )
+    if _holds_nul(parameters):
+        raise InvalidInput(
+            "nul_character",
+            "输入中含有空字符（NUL，编码 0），无法保存或查找：请检查文件或发送系统的编码",
+            "The input holds a NUL character (code 0), which cannot be stored or "
+            "searched: check the encoding of the file or of the sending system",
+        )
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -68,6 +68,22 @@ def send(world: World, case: Any, headers: dict[str, str]) -> Any:
     )
 
 
+def _fuzz(world: World, operation: Any, mode: GenerationMode, headers: dict[str, str],
+          found: list[str]) -> None:
+    """Send the operation's generated requests; note up to three problems in ``found``."""
+
+    @SETTINGS
+    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
+    def run(case: Any) -> None:
+        response = send(world, case, headers)
+        found.extend(f"{case.as_curl_command()} -> {problem}"
+                     for problem in problems_of(response)[: max(3 - len(found), 0)])
+
+    # A schema with nothing to break (only free-text parameters) has no negative case.
+    with contextlib.suppress(hypothesis.errors.Unsatisfiable):
+        run()
+
+
 def sweep(world: World, headers: dict[str, str]) -> dict[str, list[str]]:
     """Every operation of the document; the problems found, by operation."""
     document = world.client.get("/api/openapi.json", headers=headers)
@@ -76,22 +92,11 @@ def sweep(world: World, headers: dict[str, str]) -> dict[str, list[str]]:
     problems: dict[str, list[str]] = {}
     for result in schema.get_all_operations():
         operation = result.ok()
-        label = f"{operation.method.upper()} {operation.path}"
         if (operation.method.upper(), operation.path) in SKIPPED:
             continue
-        found = problems.setdefault(label, [])
+        found = problems.setdefault(f"{operation.method.upper()} {operation.path}", [])
         for mode in MODES:
-
-            @SETTINGS
-            @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
-            def run(case: Any, found: list[str] = found) -> None:
-                response = send(world, case, headers)
-                found.extend(f"{case.as_curl_command()} -> {problem}"
-                             for problem in problems_of(response)[: 3 - len(found)])
-
-            # A schema with nothing to break (only free-text parameters) has no negative case.
-            with contextlib.suppress(hypothesis.errors.Unsatisfiable):
-                run()
+            _fuzz(world, operation, mode, headers, found)
     return {label: found for label, found in problems.items() if found}
 
 
