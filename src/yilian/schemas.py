@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 T = TypeVar("T")
 
-LARGEST_KEY = 2**63 - 1  # the largest integer a database key column can hold
-# A row id in a path or a query: beyond a 64-bit integer no row can exist, and the database
-# driver would fail on it (a server error); such a value is refused as too large instead.
+LARGEST_KEY = 2**31 - 1  # the largest value of an integer column (PostgreSQL's INTEGER)
+# A row id in a path or a query: beyond an integer column's range no row can exist, and the
+# database driver would fail on it (a server error); such a value is refused instead.
 Key = Annotated[int, Interval(ge=-LARGEST_KEY - 1, le=LARGEST_KEY)]
 
 
@@ -29,9 +29,9 @@ class WriteModel(BaseModel):
     @field_validator("*")
     @classmethod
     def _fits_the_database(cls, value: Any) -> Any:
-        """A whole number beyond 64 bits names no row and fits no column (the driver fails)."""
+        """A whole number beyond an integer column's range names no row and fits no column."""
         if type(value) is int and not -LARGEST_KEY - 1 <= value <= LARGEST_KEY:
-            raise ValueError("数值太大 / Number too large")
+            raise ValueError("数值超出范围 / Number out of range")
         return value
 
 

@@ -1,6 +1,7 @@
 """What the fuzzers found, pinned down: each was a server error on one backend or both.
 
-- ids, offsets and body numbers beyond 64 bits overflowed the database driver;
+- ids, offsets and body numbers beyond 64 bits overflowed the database driver, and on
+  PostgreSQL already beyond 2**31 - 1 (every integer column there is an INTEGER);
 - a NUL character in any text (a form, JSON, an URL, an HL7 field, a CSV cell) made
   PostgreSQL's driver fail, and with it the audit record of the refusal.
 
@@ -14,12 +15,20 @@ import pytest
 from tests.fuzz.conftest import World, is_clear_error
 from tests.fuzz.test_intake import A04, HL7, ack_fields
 
-HUGE = 263651958173103546808255119360
+HUGE = 263651958173103546808255119360  # beyond any database integer
+BEYOND_INT4 = 6099678776  # fits SQLite's integers, not PostgreSQL's INTEGER columns
 
 
 @pytest.mark.parametrize("method, url, body", [
     ("get", f"/api/v1/registry/institutions/{HUGE}", None),
     ("get", f"/api/v1/referrals/{HUGE}/documents/1", None),
+    ("get", f"/api/v1/registry/agreements/{BEYOND_INT4}", None),
+    ("get", f"/api/v1/patients?institution_id={BEYOND_INT4}", None),
+    ("get", f"/api/v1/consultations/counts?institution_id={BEYOND_INT4}", None),
+    ("get", f"/fhir/r4/Organization/{BEYOND_INT4}", None),
+    ("get", f"/api/v1/audit/{BEYOND_INT4}", None),
+    ("post", "/api/v1/recognition/check", {"ordering_institution_id": 1,
+                                           "person_id": -BEYOND_INT4, "item_codes": ["I"]}),
     ("delete", f"/api/v1/patients/1/shares/{HUGE}", None),
     ("get", f"/api/v1/consultations?offset={HUGE}", None),
     ("get", f"/api/v1/analytics/volumes?institution_id={HUGE}", None),

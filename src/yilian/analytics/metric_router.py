@@ -36,7 +36,7 @@ Month = Annotated[str | None, Query(pattern=MONTH, description="YYYY-MM")]
 RegionCode = Annotated[str | None, Query(pattern=r"^\d{6}$", description="GB/T 2260 code")]
 Specialty = Annotated[str | None, Query(max_length=64)]
 # A filter form's "all" option sends the parameter empty: an id that may be blank.
-OptionalId = Annotated[str | None, Query(pattern=r"^\d{0,18}$", description="an id, or empty")]
+OptionalId = Annotated[str | None, Query(pattern=r"^\d{0,9}$", description="an id, or empty")]
 
 
 def optional_id(value: str | None) -> int | None:

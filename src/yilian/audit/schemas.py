@@ -9,9 +9,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from yilian.audit.models import AuditOutcome
-from yilian.schemas import ReadModel
-
-LARGEST_KEY = 2**63 - 1  # ids above it cannot exist (and would overflow SQLite)
+from yilian.schemas import LARGEST_KEY, ReadModel
 
 
 class AuditEventRead(ReadModel):

@@ -118,7 +118,7 @@ def counts_query(
     period_to: Annotated[str | None, Query(alias="to", pattern=MONTH_OR_EMPTY,
                                            description="Last month, YYYY-MM")] = None,
     # Empty values are "all", as the page's filter form sends them.
-    institution_id: Annotated[str, Query(pattern=r"^\d{0,12}$",
+    institution_id: Annotated[str, Query(pattern=r"^\d{0,9}$",
                                          description="Either side; empty: all")] = "",
     kind: Annotated[str, Query(pattern=KIND_PATTERN, description="Empty: all kinds")] = "",
 ) -> counts.CountsQuery:

@@ -301,7 +301,7 @@ def reference_ids(clause: Clause, resource_type: str) -> list[str]:
     return ids
 
 
-_LARGEST_KEY = 2**63 - 1  # beyond any database integer: such an id cannot exist
+_LARGEST_KEY = 2**31 - 1  # beyond an integer column (PostgreSQL's INTEGER): no such id
 
 
 def prefixed_id(resource_id: str, prefix: str = "") -> int | None:

@@ -121,7 +121,7 @@ def write_contact(
 @hooks.get("/webhooks", response_model=list[SubscriptionRead])
 def list_subscriptions(
     session: DbSession, principal: Manager,
-    institution_id: Annotated[int | None, Query(description="Of one institution")] = None,
+    institution_id: Annotated[Key | None, Query(description="Of one institution")] = None,
 ) -> list[SubscriptionRead]:
     """The webhook subscriptions the user manages."""
     found = subscriptions.list_(session, principal=principal, institution_id=institution_id)

@@ -235,7 +235,7 @@ def search_persons(
     id_number: Annotated[str | None, Query(max_length=32, description="Resident ID")] = None,
     phone: Annotated[str | None, Query(max_length=32)] = None,
     birth_date: date | None = None,
-    institution_id: Annotated[int | None, Query(description="Has a record there")] = None,
+    institution_id: Annotated[Key | None, Query(description="Has a record there")] = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> Page[PersonSummary]:

@@ -424,7 +424,7 @@ def list_agreements(
     session: DbSession,
     agreement_type: Annotated[AgreementType | None, Query(alias="type")] = None,
     status: AgreementStatus | None = None,
-    institution_id: Annotated[int | None, Query(description="One of the parties")] = None,
+    institution_id: Annotated[Key | None, Query(description="One of the parties")] = None,
     region: RegionQuery = None,
     active_on: ActiveOn = None,
     q: TextQuery = None,

@@ -71,7 +71,7 @@ def settle(
 @router.get("/settlements", response_model=list[SettlementRead])
 def list_settlements(
     session: DbSession, principal: Reader,
-    person_id: Annotated[int | None, Query()] = None,
+    person_id: Annotated[Key | None, Query()] = None,
     status: Annotated[SettlementStatus | None, Query()] = None,
 ) -> list[SettlementRead]:
     """Settlements you may see, newest first."""
