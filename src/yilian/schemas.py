@@ -30,7 +30,9 @@ class WriteModel(BaseModel):
     @classmethod
     def _fits_the_database(cls, value: Any) -> Any:
         """A whole number beyond an integer column's range names no row and fits no column."""
-        if type(value) is int and not -LARGEST_KEY - 1 <= value <= LARGEST_KEY:
+        numbers = value if isinstance(value, (list, tuple, set, frozenset)) else (value,)
+        if any(type(number) is int and not -LARGEST_KEY - 1 <= number <= LARGEST_KEY
+               for number in numbers):
             raise ValueError("数值超出范围 / Number out of range")
         return value
 

@@ -34,6 +34,7 @@ BEYOND_INT4 = 6099678776  # fits SQLite's integers, not PostgreSQL's INTEGER col
     ("get", f"/api/v1/analytics/volumes?institution_id={HUGE}", None),
     ("get", f"/fhir/r4/Patient?_offset={HUGE}", None),
     ("post", "/api/v1/scheduling/appointments", {"slot_id": HUGE, "person_id": 1}),
+    ("post", "/api/v1/consultations/1/attendance", {"practitioner_ids": [1, BEYOND_INT4]}),
     ("post", "/api/v1/registry/regions", {"code": "130603", "name": "北\x00市",
                                           "level": "county", "parent_code": "130600"}),
     ("get", "/api/v1/registry/regions/13%0060", None),
