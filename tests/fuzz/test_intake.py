@@ -28,7 +28,7 @@ from yilian.results.catalogue import JINGJINJI_CSV as CATALOGUE_CSV
 
 # Examples per input kind: small for CI, derandomized so a run repeats; raise it for a deeper
 # local run (YILIAN_FUZZ_INTAKE_EXAMPLES=500).
-EXAMPLES = int(os.environ.get("YILIAN_FUZZ_INTAKE_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("YILIAN_FUZZ_INTAKE_EXAMPLES", "8"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
 
