@@ -7,7 +7,7 @@ the tests alike; async would double the surface for no gain at this scale.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,8 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from yilian.errors import InvalidInput
 
 # Explicit constraint names so Alembic migrations are stable on both databases (STYLE.md §5).
 NAMING_CONVENTION = {
@@ -65,12 +67,40 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _holds_nul(parameters: Any) -> bool:
+    """Whether any text among the statement's parameters (one row or many) holds a NUL."""
+    if type(parameters) is str:
+        return "\x00" in parameters
+    if isinstance(parameters, Mapping):
+        return any(_holds_nul(value) for value in parameters.values())
+    if isinstance(parameters, (list, tuple)):
+        return any(_holds_nul(value) for value in parameters)
+    return False
+
+
+def _refuse_nul_characters(
+    _connection: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any,
+    executemany: bool,
+) -> None:
+    """PostgreSQL cannot hold a NUL character in text (the driver fails with a DataError);
+    refuse such a value on every backend, whichever way it arrived (form, JSON, HL7, CSV,
+    URL), instead of answering with a server error."""
+    if _holds_nul(parameters):
+        raise InvalidInput(
+            "nul_character",
+            "输入中含有空字符（NUL，编码 0），无法保存或查找：请检查文件或发送系统的编码",
+            "The input holds a NUL character (code 0), which cannot be stored or "
+            "searched: check the encoding of the file or of the sending system",
+        )
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for the URL, with SQLite made safe for a multi-threaded web server."""
     if is_sqlite(url):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
+        event.listen(engine, "before_cursor_execute", _refuse_nul_characters)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -84,7 +114,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    event.listen(engine, "before_cursor_execute", _refuse_nul_characters)
+    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -102,6 +102,12 @@ class _Resolver:
 
 
 def _parse(text: str) -> list[tuple[int, dict[str, str]]]:
+    if "\x00" in text:  # a binary file (or UTF-16); PostgreSQL cannot store NUL in text
+        raise InvalidInput(
+            "not_csv_text",
+            "不是 CSV 文本文件：请在 Excel 中“另存为” CSV UTF-8（逗号分隔）",
+            "Not a CSV text file: in Excel use Save As “CSV UTF-8 (Comma delimited)”",
+        )
     reader = csv.DictReader(io.StringIO(text))
     header = tuple(reader.fieldnames or ())
     unknown = [name for name in header if name not in COLUMNS]

@@ -25,6 +25,7 @@ from yilian.analytics.metric_schemas import (
 )
 from yilian.auth.permissions import Action, Principal
 from yilian.deps import DbSession, RequirePermission
+from yilian.schemas import Key
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 
@@ -35,7 +36,7 @@ Month = Annotated[str | None, Query(pattern=MONTH, description="YYYY-MM")]
 RegionCode = Annotated[str | None, Query(pattern=r"^\d{6}$", description="GB/T 2260 code")]
 Specialty = Annotated[str | None, Query(max_length=64)]
 # A filter form's "all" option sends the parameter empty: an id that may be blank.
-OptionalId = Annotated[str | None, Query(pattern=r"^\d*$", description="an id, or empty")]
+OptionalId = Annotated[str | None, Query(pattern=r"^\d{0,9}$", description="an id, or empty")]
 
 
 def optional_id(value: str | None) -> int | None:
@@ -93,7 +94,7 @@ def read_overview(session: DbSession, principal: Reader, query: Overview) -> Ove
 
 
 @router.get("/institutions/{institution_id}", response_model=overview.InstitutionReport)
-def read_institution(session: DbSession, principal: Reader, institution_id: int,
+def read_institution(session: DbSession, principal: Reader, institution_id: Key,
                      period_from: Annotated[str | None, Query(alias="from",
                                                               pattern=MONTH)] = None,
                      period_to: Annotated[str | None, Query(alias="to", pattern=MONTH)] = None,
@@ -104,7 +105,7 @@ def read_institution(session: DbSession, principal: Reader, institution_id: int,
 
 
 @router.get("/institutions/{institution_id}/series.{fmt}", response_class=Response)
-def export_institution(session: DbSession, principal: Reader, institution_id: int, fmt: Format,
+def export_institution(session: DbSession, principal: Reader, institution_id: Key, fmt: Format,
                        period_from: Annotated[str | None, Query(alias="from",
                                                                 pattern=MONTH)] = None,
                        period_to: Annotated[str | None, Query(alias="to",

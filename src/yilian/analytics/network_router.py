@@ -16,6 +16,7 @@ from yilian.analytics.network_schemas import NetworkGraph, ProgrammeReport
 from yilian.auth.permissions import Action, Principal
 from yilian.deps import DbSession, RequirePermission
 from yilian.registry.models import AgreementStatus, AgreementType
+from yilian.schemas import Key
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 
@@ -29,7 +30,7 @@ def network_query(
                          ] = None,
     date_to: Annotated[date | None, Query(alias="to", description="Last day, YYYY-MM-DD")] = None,
     region: Annotated[str | None, REGION] = None,
-    institution_id: int | None = None,
+    institution_id: Key | None = None,
     types: Annotated[list[AgreementType] | None, Query(alias="type")] = None,
     specialty: Annotated[str | None, Query(max_length=32)] = None,
     status: AgreementStatus | None = None,

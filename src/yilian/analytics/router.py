@@ -27,7 +27,7 @@ Writer = Annotated[Principal, RequirePermission(Action.ENCOUNTER_WRITE)]
 
 # A filter form's "all" option sends its parameter empty: every filter here may be blank.
 MONTH = r"^(\d{4}-\d{2})?$"
-ID = r"^\d*$"
+ID = r"^\d{0,9}$"  # at most 9 digits: every such id fits an integer column
 KINDS = "^(" + "|".join(kind.value for kind in VolumeKind) + ")?$"
 
 

@@ -11,11 +11,11 @@ from fastapi.responses import StreamingResponse
 
 from yilian.audit import export
 from yilian.audit import service as audit
-from yilian.audit.schemas import LARGEST_KEY, AuditEventRead, AuditQuery
+from yilian.audit.schemas import AuditEventRead, AuditQuery
 from yilian.auth.permissions import Action, Principal
 from yilian.deps import AppSettings, DbSession, RequirePermission, session_factory
 from yilian.errors import NotFound
-from yilian.schemas import Page
+from yilian.schemas import LARGEST_KEY, Page
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

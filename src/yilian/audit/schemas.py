@@ -9,9 +9,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from yilian.audit.models import AuditOutcome
-from yilian.schemas import ReadModel
-
-LARGEST_KEY = 2**63 - 1  # ids above it cannot exist (and would overflow SQLite)
+from yilian.schemas import LARGEST_KEY, ReadModel
 
 
 class AuditEventRead(ReadModel):
@@ -69,5 +67,5 @@ class AuditQuery(BaseModel):
     outcome: AuditOutcome | None = None
     since: AwareDatetime | None = Field(default=None, description="From (inclusive), with zone")
     until: AwareDatetime | None = Field(default=None, description="Until (exclusive), with zone")
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=LARGEST_KEY)
     limit: int = Field(default=50, ge=1, le=200)

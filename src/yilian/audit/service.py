@@ -75,6 +75,12 @@ def context_of(session: Session) -> AuditContext:
     return found if isinstance(found, AuditContext) else AuditContext()
 
 
+def _text(value: str, length: int) -> str:
+    """Text as the trail keeps it: at most ``length`` characters, a NUL (which PostgreSQL
+    cannot store, and a refused message may carry in its control id) shown as U+FFFD."""
+    return value.replace("\x00", "\ufffd")[:length]
+
+
 def _event(
     context: AuditContext,
     *,
@@ -92,12 +98,12 @@ def _event(
         "actor_user_id": context.actor_user_id,
         "actor_role": context.actor_role,
         "actor_institution_id": context.actor_institution_id,
-        "client_ip": context.client_ip[:64],
-        "user_agent": context.user_agent[:256],
-        "request_id": context.request_id[:64],
-        "action": action[:64],
-        "entity_type": entity_type[:64],
-        "entity_id": entity_id[:64],
+        "client_ip": _text(context.client_ip, 64),
+        "user_agent": _text(context.user_agent, 256),
+        "request_id": _text(context.request_id, 64),
+        "action": _text(action, 64),
+        "entity_type": _text(entity_type, 64),
+        "entity_id": _text(entity_id, 64),
         "institution_id": institution_id,
         "patient_id": patient_id,
         "outcome": outcome,

@@ -47,20 +47,20 @@ from yilian.deps import AppSettings, CurrentPrincipal, DbSession, RequirePermiss
 from yilian.errors import InvalidInput
 from yilian.referrals.router import read_of as referral_read_of
 from yilian.referrals.schemas import ReferralRead
-from yilian.schemas import Page
+from yilian.schemas import LARGEST_KEY, Key, Page
 
 router = APIRouter(prefix="/api/v1/consultations", tags=["consultations"],
                    dependencies=[RequirePermission(Action.CONSULTATION_READ)])
 # The counts answer analysts too, who read no single consultation: their own router,
 # included before the one above so "/counts" is not taken for a consultation id.
 counts_router = APIRouter(prefix="/api/v1/consultations", tags=["consultations"])
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=LARGEST_KEY)]
 MONTH_OR_EMPTY = r"^(\d{4}-(0[1-9]|1[0-2]))?$"
 KIND_PATTERN = "^(" + "|".join(kind.value for kind in ConsultationKind) + ")?$"
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-def _current(consultation_id: int, session: DbSession,
+def _current(consultation_id: Key, session: DbSession,
              principal: CurrentPrincipal) -> Consultation:
     return consultations.get_or_raise(session, principal, consultation_id=consultation_id)
 
@@ -118,7 +118,7 @@ def counts_query(
     period_to: Annotated[str | None, Query(alias="to", pattern=MONTH_OR_EMPTY,
                                            description="Last month, YYYY-MM")] = None,
     # Empty values are "all", as the page's filter form sends them.
-    institution_id: Annotated[str, Query(pattern=r"^\d{0,12}$",
+    institution_id: Annotated[str, Query(pattern=r"^\d{0,9}$",
                                          description="Either side; empty: all")] = "",
     kind: Annotated[str, Query(pattern=KIND_PATTERN, description="Empty: all kinds")] = "",
 ) -> counts.CountsQuery:
@@ -163,7 +163,7 @@ def list_consultations(
     session: DbSession, principal: CurrentPrincipal,
     box: Annotated[str, Query(pattern="^(incoming|outgoing|)$")] = "",
     status: ConsultationStatus | None = None, overdue: bool = False,
-    expert_id: int | None = None, person_id: int | None = None,
+    expert_id: Key | None = None, person_id: Key | None = None,
     offset: Offset = 0, limit: Limit = 50,
 ) -> Page[ConsultationSummary]:
     """Incoming (asked of us) or outgoing consultations, by status, overdue, expert."""
@@ -321,7 +321,7 @@ async def upload_document(consultation: CurrentConsultation, session: DbSession,
 
 @router.get("/{consultation_id}/documents/{document_id}", response_class=Response)
 def download_document(consultation: CurrentConsultation, session: DbSession,
-                      document_id: int) -> Response:
+                      document_id: Key) -> Response:
     """Download a document (audited)."""
     document = reports.read_document(session, consultation=consultation,
                                      document_id=document_id)

@@ -35,6 +35,7 @@ from yilian.referrals import labels as referral_labels
 from yilian.referrals.models import ReferralKind, Urgency
 from yilian.registry import service as registry
 from yilian.registry.service import PractitionerFilter
+from yilian.schemas import Key
 from yilian.webui import current_language
 
 router = APIRouter(prefix="/consultations", include_in_schema=False)
@@ -245,7 +246,7 @@ def _sides(principal: Principal, consultation: Consultation) -> dict[str, bool]:
 
 @router.get("/{consultation_id}", response_class=HTMLResponse)
 def detail(request: Request, session: DbSession, settings: AppSettings,
-           principal: CurrentPrincipal, consultation_id: int) -> HTMLResponse:
+           principal: CurrentPrincipal, consultation_id: Key) -> HTMLResponse:
     """The session page: case, patients and their shared results, experts, time and room,
     the signed report, and the steps the reader may take."""
     consultation = consultations.get_or_raise(session, principal,
@@ -306,7 +307,7 @@ def _local_time(raw: str) -> datetime:
 @router.post("/{consultation_id}/act/{action}", response_class=HTMLResponse)
 def act(
     request: Request, session: DbSession, settings: AppSettings, principal: CurrentPrincipal,
-    consultation_id: int, action: ConsultationAction,
+    consultation_id: Key, action: ConsultationAction,
     version: Annotated[int | None, Form()] = None,
     reason: Annotated[str, Form(max_length=2000)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
@@ -345,7 +346,7 @@ def act(
 
 @router.post("/{consultation_id}/attendance", response_class=HTMLResponse)
 def attendance(request: Request, session: DbSession, principal: CurrentPrincipal,
-               consultation_id: int,
+               consultation_id: Key,
                expert_ids: Annotated[list[int] | None, Form()] = None) -> Response:
     """The coordinator records the assigned experts who took part."""
     consultation = consultations.get_or_raise(session, principal,
@@ -360,7 +361,7 @@ def attendance(request: Request, session: DbSession, principal: CurrentPrincipal
 
 @router.post("/{consultation_id}/join", response_class=HTMLResponse)
 def join(request: Request, session: DbSession, settings: AppSettings,
-         principal: CurrentPrincipal, consultation_id: int) -> Response:
+         principal: CurrentPrincipal, consultation_id: Key) -> Response:
     """Record attendance, then open the video room."""
     consultation = consultations.get_or_raise(session, principal,
                                               consultation_id=consultation_id)
@@ -373,7 +374,7 @@ def join(request: Request, session: DbSession, settings: AppSettings,
 
 @router.get("/{consultation_id}/report", response_class=HTMLResponse)
 def report_editor(request: Request, session: DbSession, principal: CurrentPrincipal,
-                  consultation_id: int) -> HTMLResponse:
+                  consultation_id: Key) -> HTMLResponse:
     """The report editor (an assigned expert): write, save, sign; amend once signed."""
     consultation = consultations.get_or_raise(session, principal,
                                               consultation_id=consultation_id)
@@ -392,7 +393,7 @@ def report_editor(request: Request, session: DbSession, principal: CurrentPrinci
 
 @router.post("/{consultation_id}/report", response_class=HTMLResponse)
 def report_save(
-    request: Request, session: DbSession, principal: CurrentPrincipal, consultation_id: int,
+    request: Request, session: DbSession, principal: CurrentPrincipal, consultation_id: Key,
     findings: Text = "", assessment: Text = "", recommendations: Text = "",
     refer_up: Annotated[str, Form(max_length=8)] = "",
     sign: Annotated[str, Form(max_length=8)] = "",
@@ -417,7 +418,7 @@ def report_save(
 
 @router.post("/{consultation_id}/report/sign", response_class=HTMLResponse)
 def report_sign(request: Request, session: DbSession, principal: CurrentPrincipal,
-                consultation_id: int) -> Response:
+                consultation_id: Key) -> Response:
     """Sign the report as it stands (frozen since the first signature)."""
     consultation = consultations.get_or_raise(session, principal,
                                               consultation_id=consultation_id)
@@ -428,7 +429,7 @@ def report_sign(request: Request, session: DbSession, principal: CurrentPrincipa
 
 @router.post("/{consultation_id}/report/amend", response_class=HTMLResponse)
 def report_amend(request: Request, session: DbSession, principal: CurrentPrincipal,
-                 consultation_id: int, text: Text = "") -> Response:
+                 consultation_id: Key, text: Text = "") -> Response:
     """Append an amendment below the signed report."""
     consultation = consultations.get_or_raise(session, principal,
                                               consultation_id=consultation_id)
@@ -439,7 +440,7 @@ def report_amend(request: Request, session: DbSession, principal: CurrentPrincip
 
 @router.post("/{consultation_id}/referral", response_class=HTMLResponse)
 def refer(request: Request, session: DbSession, settings: AppSettings,
-          principal: CurrentPrincipal, consultation_id: int,
+          principal: CurrentPrincipal, consultation_id: Key,
           consent_recorded: Annotated[str, Form(max_length=8)] = "",
           kind: Annotated[str, Form(max_length=20)] = "outpatient") -> Response:
     """Start the referral the report recommends, and open it."""
@@ -461,7 +462,7 @@ def refer(request: Request, session: DbSession, settings: AppSettings,
 
 @router.post("/{consultation_id}/documents", response_class=HTMLResponse)
 async def attach(request: Request, session: DbSession, settings: AppSettings,
-                 principal: CurrentPrincipal, consultation_id: int,
+                 principal: CurrentPrincipal, consultation_id: Key,
                  file: UploadFile) -> Response:
     """Attach a medical record (PDF, JPEG or PNG)."""
     consultation = consultations.get_or_raise(session, principal,
@@ -474,8 +475,8 @@ async def attach(request: Request, session: DbSession, settings: AppSettings,
 
 
 @router.get("/{consultation_id}/documents/{document_id}")
-def download(session: DbSession, principal: CurrentPrincipal, consultation_id: int,
-             document_id: int) -> Response:
+def download(session: DbSession, principal: CurrentPrincipal, consultation_id: Key,
+             document_id: Key) -> Response:
     """Download an attached document (audited)."""
     consultation = consultations.get_or_raise(session, principal,
                                               consultation_id=consultation_id)

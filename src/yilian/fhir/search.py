@@ -176,7 +176,14 @@ def _non_negative_int(name: str, value: str) -> int:
             f"参数 {name} 须为非负整数：{value}",
             f"Parameter {name} must be a non-negative integer: {value}",
         )
-    return int(value)
+    number = int(value)
+    if number > _LARGEST_KEY:  # the database cannot skip or count that far
+        raise BadSearch(
+            "invalid_search_value",
+            f"参数 {name} 太大：{value}",
+            f"Parameter {name} is too large: {value}",
+        )
+    return number
 
 
 def _bad_value(name: str, value: str, why_zh: str, why_en: str) -> BadSearch:
@@ -294,7 +301,7 @@ def reference_ids(clause: Clause, resource_type: str) -> list[str]:
     return ids
 
 
-_LARGEST_KEY = 2**63 - 1  # beyond any database integer: such an id cannot exist
+_LARGEST_KEY = 2**31 - 1  # beyond an integer column (PostgreSQL's INTEGER): no such id
 
 
 def prefixed_id(resource_id: str, prefix: str = "") -> int | None:

@@ -30,9 +30,9 @@ from yilian.notify.schemas import (
     SubscriptionWithSecret,
     UnreadCount,
 )
-from yilian.schemas import Page
+from yilian.schemas import LARGEST_KEY, Key, Page
 
-Offset = Annotated[int, Query(ge=0, description="Rows to skip")]
+Offset = Annotated[int, Query(ge=0, le=LARGEST_KEY, description="Rows to skip")]
 Limit = Annotated[int, Query(ge=1, le=200, description="Rows per page (at most 200)")]
 Manager = Annotated[Principal, RequirePermission(Action.WEBHOOK_MANAGE)]
 
@@ -42,18 +42,18 @@ hooks = APIRouter(prefix="/api/v1/notify", tags=["notifications"],
                   dependencies=[RequirePermission(Action.WEBHOOK_MANAGE)])
 
 
-def _my_item(item_id: int, session: DbSession, principal: CurrentPrincipal) -> InboxItem:
+def _my_item(item_id: Key, session: DbSession, principal: CurrentPrincipal) -> InboxItem:
     return notify.get_item_or_raise(session, user_id=principal.user_id, item_id=item_id)
 
 
 def _subscription(
-    subscription_id: int, session: DbSession, principal: Manager
+    subscription_id: Key, session: DbSession, principal: Manager
 ) -> WebhookSubscription:
     return subscriptions.get_or_raise(session, principal=principal,
                                       subscription_id=subscription_id)
 
 
-def _message(message_id: int, session: DbSession, principal: Manager) -> OutboxMessage:
+def _message(message_id: Key, session: DbSession, principal: Manager) -> OutboxMessage:
     return subscriptions.get_message_or_raise(session, principal=principal,
                                               message_id=message_id)
 
@@ -121,7 +121,7 @@ def write_contact(
 @hooks.get("/webhooks", response_model=list[SubscriptionRead])
 def list_subscriptions(
     session: DbSession, principal: Manager,
-    institution_id: Annotated[int | None, Query(description="Of one institution")] = None,
+    institution_id: Annotated[Key | None, Query(description="Of one institution")] = None,
 ) -> list[SubscriptionRead]:
     """The webhook subscriptions the user manages."""
     found = subscriptions.list_(session, principal=principal, institution_id=institution_id)

@@ -24,6 +24,7 @@ from yilian.notify.delivery import BackgroundWorker, Worker
 from yilian.notify.models import OutboxStatus
 from yilian.portal.pages import N_, flash, page_number, pager, render_page
 from yilian.registry import service as registry
+from yilian.schemas import Key
 from yilian.webui import current_language
 
 
@@ -97,7 +98,7 @@ def inbox_badge(session: DbSession, principal: CurrentPrincipal) -> HTMLResponse
 
 
 @router.post("/inbox/{item_id}/read")
-def inbox_read(item_id: int, session: DbSession, principal: CurrentPrincipal) -> Response:
+def inbox_read(item_id: Key, session: DbSession, principal: CurrentPrincipal) -> Response:
     """Mark one notification read and open what it is about (or go back to the inbox)."""
     item = notify.get_item_or_raise(session, user_id=principal.user_id, item_id=item_id)
     notify.mark_read(session, item=item)
@@ -148,7 +149,7 @@ def webhooks_create(
     return _detail(request, session, made.subscription.id, principal, secret=made.secret)
 
 
-def _detail(request: Request, session: Session, subscription_id: int, principal: Principal,
+def _detail(request: Request, session: Session, subscription_id: Key, principal: Principal,
             *, secret: str = "", page: str | None = None) -> HTMLResponse:
     subscription = subscriptions.get_or_raise(session, principal=principal,
                                               subscription_id=subscription_id)
@@ -166,7 +167,7 @@ def _detail(request: Request, session: Session, subscription_id: int, principal:
 
 
 @router.get("/notify/webhooks/{subscription_id}", response_class=HTMLResponse)
-def webhook_page(request: Request, subscription_id: int, session: DbSession,
+def webhook_page(request: Request, subscription_id: Key, session: DbSession,
                  principal: CurrentPrincipal, page: str | None = None) -> HTMLResponse:
     """One subscription with its delivery log."""
     _manager(principal)
@@ -175,7 +176,7 @@ def webhook_page(request: Request, subscription_id: int, session: DbSession,
 
 @router.post("/notify/webhooks/{subscription_id}")
 def webhook_update(
-    request: Request, subscription_id: int, session: DbSession, principal: CurrentPrincipal,
+    request: Request, subscription_id: Key, session: DbSession, principal: CurrentPrincipal,
     url: Annotated[str, Form()], kinds: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "", is_active: Annotated[str, Form()] = "",
 ) -> Response:
@@ -190,7 +191,7 @@ def webhook_update(
 
 
 @router.post("/notify/outbox/{message_id}/requeue")
-def outbox_requeue(request: Request, message_id: int, session: DbSession,
+def outbox_requeue(request: Request, message_id: Key, session: DbSession,
                    principal: CurrentPrincipal) -> Response:
     """Queue a given-up message again and go back to its subscription's log."""
     _manager(principal)

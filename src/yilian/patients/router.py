@@ -37,7 +37,7 @@ from yilian.patients.schemas import (
     ShareRead,
     UnmergeRequest,
 )
-from yilian.schemas import Page
+from yilian.schemas import LARGEST_KEY, Key, Page
 
 router = APIRouter(
     prefix="/api/v1/patients",
@@ -45,7 +45,7 @@ router = APIRouter(
     dependencies=[RequirePermission(Action.PATIENT_READ)],
 )
 
-Offset = Annotated[int, Query(ge=0, description="Rows to skip")]
+Offset = Annotated[int, Query(ge=0, le=LARGEST_KEY, description="Rows to skip")]
 Limit = Annotated[int, Query(ge=1, le=200, description="Rows per page (at most 200)")]
 Writer = Annotated[Principal, RequirePermission(Action.PATIENT_WRITE)]
 Steward = Annotated[Principal, RequirePermission(Action.PATIENT_LINK)]
@@ -97,18 +97,18 @@ def _registration_read(settings: Settings, done: patients.Registration) -> Regis
 
 
 def _current_person(
-    person_id: int, session: DbSession, principal: CurrentPrincipal
+    person_id: Key, session: DbSession, principal: CurrentPrincipal
 ) -> Person:
     return patients.get_person_or_raise(session, principal, person_id=person_id)
 
 
 def _current_record(
-    record_id: int, session: DbSession, principal: CurrentPrincipal
+    record_id: Key, session: DbSession, principal: CurrentPrincipal
 ) -> PatientRecord:
     return patients.get_record_or_raise(session, principal, record_id=record_id)
 
 
-def _current_review(review_id: int, session: DbSession, principal: Steward) -> LinkReview:
+def _current_review(review_id: Key, session: DbSession, principal: Steward) -> LinkReview:
     return merging.get_review_or_raise(session, principal, review_id=review_id)
 
 
@@ -215,7 +215,7 @@ def merge_persons(
 
 @router.post("/merges/{event_id}/undo", response_model=LinkEventRead)
 def undo_merge(
-    event_id: int, body: UnmergeRequest, session: DbSession, principal: Steward
+    event_id: Key, body: UnmergeRequest, session: DbSession, principal: Steward
 ) -> LinkEventRead:
     """Undo a merge: the records it moved go back to the person they came from."""
     event = merging.unmerge(session, principal, merge_event_id=event_id, reason=body.reason)
@@ -235,7 +235,7 @@ def search_persons(
     id_number: Annotated[str | None, Query(max_length=32, description="Resident ID")] = None,
     phone: Annotated[str | None, Query(max_length=32)] = None,
     birth_date: date | None = None,
-    institution_id: Annotated[int | None, Query(description="Has a record there")] = None,
+    institution_id: Annotated[Key | None, Query(description="Has a record there")] = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> Page[PersonSummary]:
@@ -270,7 +270,7 @@ def read_person(
 
 @router.get("/{person_id}/history", response_model=list[LinkEventRead])
 def read_history(
-    person_id: int, session: DbSession, principal: CurrentPrincipal
+    person_id: Key, session: DbSession, principal: CurrentPrincipal
 ) -> list[LinkEventRead]:
     """Every link, review, merge, undo and detach of the person, newest first."""
     person = patients.get_person_or_raise(session, principal, person_id=person_id,
@@ -297,7 +297,7 @@ def share_person(
 
 @router.delete("/{person_id}/shares/{share_id}", response_model=ShareRead)
 def revoke_share(
-    share_id: int, session: DbSession, principal: Sharer, person: CurrentPerson
+    share_id: Key, session: DbSession, principal: Sharer, person: CurrentPerson
 ) -> ShareRead:
     """End a share at once (the row stays, marked revoked)."""
     share = patients.revoke_share(session, principal, person=person, share_id=share_id)

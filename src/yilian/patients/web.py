@@ -52,6 +52,7 @@ from yilian.portal.pages import (
 )
 from yilian.registry import service as registry
 from yilian.registry.models import Institution
+from yilian.schemas import Key
 from yilian.webui import current_language
 
 router = APIRouter(prefix="/patients", include_in_schema=False)
@@ -333,7 +334,7 @@ def review_detail(
     session: DbSession,
     settings: AppSettings,
     principal: CurrentPrincipal,
-    review_id: int,
+    review_id: Key,
 ) -> HTMLResponse:
     """One possible duplicate: both records side by side, the evidence, and the decision."""
     authorize(principal, Action.PATIENT_LINK)
@@ -353,7 +354,7 @@ def review_decide(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
-    review_id: int,
+    review_id: Key,
     same_person: Annotated[str, Form(pattern="^(true|false)$")],
     reason: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
@@ -383,7 +384,7 @@ def person_detail(
     session: DbSession,
     settings: AppSettings,
     principal: CurrentPrincipal,
-    person_id: int,
+    person_id: Key,
 ) -> Response:
     """A person: golden values, every source record, who else may see it, and its history."""
     authorize(principal, Action.PATIENT_READ)
@@ -416,7 +417,7 @@ def record_detach(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
-    record_id: int,
+    record_id: Key,
     reason: Annotated[str, Form(min_length=1, max_length=500)],
 ) -> Response:
     """Move a wrongly linked record out into a new person of its own."""
@@ -433,7 +434,7 @@ def merge_undo(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
-    event_id: int,
+    event_id: Key,
     reason: Annotated[str, Form(min_length=1, max_length=500)],
 ) -> Response:
     """Undo a merge: the records it moved go back to the person they came from."""

@@ -39,7 +39,7 @@ from yilian.referrals.schemas import (
     ReferralSummary,
 )
 from yilian.referrals.states import ReferralAction
-from yilian.schemas import Page
+from yilian.schemas import LARGEST_KEY, Key, Page
 
 router = APIRouter(prefix="/api/v1/referrals", tags=["referrals"],
                    dependencies=[RequirePermission(Action.REFERRAL_READ)])
@@ -47,11 +47,11 @@ beds_router = APIRouter(prefix="/api/v1", tags=["referrals"])
 
 Writer = Annotated[Principal, RequirePermission(Action.REFERRAL_WRITE)]
 Responder = Annotated[Principal, RequirePermission(Action.REFERRAL_RESPOND)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=LARGEST_KEY)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-def _current_referral(referral_id: int, session: DbSession,
+def _current_referral(referral_id: Key, session: DbSession,
                       principal: CurrentPrincipal) -> Referral:
     return referrals.get_or_raise(session, principal, referral_id=referral_id)
 
@@ -115,7 +115,7 @@ def list_referrals(
     box: Annotated[str, Query(pattern="^(incoming|outgoing|)$")] = "",
     status: TaskStatus | None = None,
     overdue: bool = False,
-    person_id: int | None = None,
+    person_id: Key | None = None,
     kind: ReferralKind | None = None,
     green_channel: bool = False,
     offset: Offset = 0,
@@ -274,7 +274,7 @@ async def upload_document(referral: CurrentReferral, session: DbSession,
 
 @router.get("/{referral_id}/documents/{document_id}", response_class=Response)
 def download_document(referral: CurrentReferral, session: DbSession,
-                      document_id: int) -> Response:
+                      document_id: Key) -> Response:
     """Download a document (audited)."""
     document = care.read_document(session, referral=referral, document_id=document_id)
     return Response(document.content, media_type=document.content_type, headers={
@@ -284,7 +284,7 @@ def download_document(referral: CurrentReferral, session: DbSession,
 
 
 @beds_router.put("/departments/{department_id}/beds", response_model=list[BedCensusRead])
-def publish_beds(department_id: int, body: BedCensusUpdate, session: DbSession,
+def publish_beds(department_id: Key, body: BedCensusUpdate, session: DbSession,
                  principal: Annotated[Principal, RequirePermission(Action.BED_CENSUS_WRITE)],
                  ) -> list[BedCensusRead]:
     """A department's free beds by ward (from its HIS, or by hand)."""
@@ -293,7 +293,7 @@ def publish_beds(department_id: int, body: BedCensusUpdate, session: DbSession,
 
 
 @beds_router.get("/institutions/{institution_id}/beds", response_model=list[BedCensusRead])
-def read_beds(institution_id: int, session: DbSession,
+def read_beds(institution_id: Key, session: DbSession,
               _: Annotated[Principal, RequirePermission(Action.REFERRAL_READ)],
               ) -> list[BedCensusRead]:
     """Free beds of an institution's departments, by ward."""

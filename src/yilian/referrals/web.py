@@ -41,6 +41,7 @@ from yilian.registry import service as registry
 from yilian.registry.models import EmergencyCentre, Institution
 from yilian.scheduling import service as scheduling
 from yilian.scheduling.labels import local_time
+from yilian.schemas import Key
 from yilian.webui import current_language
 
 router = APIRouter(prefix="/referrals", include_in_schema=False)
@@ -144,7 +145,7 @@ def my_referrals(request: Request, session: DbSession,
 
 @router.get("/patient/{person_id}", response_class=HTMLResponse)
 def patient_history(request: Request, session: DbSession, principal: CurrentPrincipal,
-                    person_id: int) -> HTMLResponse:
+                    person_id: Key) -> HTMLResponse:
     """Every referral of one patient the reader may see, newest first."""
     person = patients.get_person_or_raise(session, principal, person_id=person_id,
                                           purpose="referral.history.read")
@@ -252,7 +253,7 @@ def department_choices(request: Request, session: DbSession, principal: CurrentP
 
 @router.get("/advised", response_class=HTMLResponse)
 def advised_choice(request: Request, session: DbSession, principal: CurrentPrincipal,
-                   target_institution_id: int, target_department_id: str = "",
+                   target_institution_id: Key, target_department_id: str = "",
                    target_practitioner_id: str = "", slot_id: str = "",
                    green_channel: str = "", kind: str = "") -> HTMLResponse:
     """The advisor's chosen option put into the form in one click (an htmx fragment): the
@@ -351,7 +352,7 @@ def _may(principal: Principal, referral: Referral, side: Side) -> bool:
 
 @router.get("/{referral_id}", response_class=HTMLResponse)
 def referral_detail(request: Request, session: DbSession, principal: CurrentPrincipal,
-                    referral_id: int) -> HTMLResponse:
+                    referral_id: Key) -> HTMLResponse:
     """A referral: what is asked, where it stands, its timeline, and the next steps."""
     referral = referrals.get_or_raise(session, principal, referral_id=referral_id)
     person = patients.current_person(session, person_id=referral.person_id)
@@ -411,7 +412,7 @@ def _slot_id(raw: str) -> int | None:
 @router.post("/{referral_id}/act/{action}", response_class=HTMLResponse)
 def referral_act(
     request: Request, session: DbSession, settings: AppSettings, principal: CurrentPrincipal,
-    referral_id: int, action: ReferralAction,
+    referral_id: Key, action: ReferralAction,
     version: Annotated[int | None, Form()] = None,
     reason: Text = "", note: Text = "", advice: Text = "",
     appointment_at: Annotated[str, Form(max_length=32)] = "",
@@ -473,7 +474,7 @@ def _act(session: Session, settings: AppSettings, principal: Principal, referral
 
 @router.post("/{referral_id}/refer-down", response_class=HTMLResponse)
 def referral_down(request: Request, session: DbSession, settings: AppSettings,
-                  principal: CurrentPrincipal, referral_id: int) -> Response:
+                  principal: CurrentPrincipal, referral_id: Key) -> Response:
     """Send the discharged patient back to the referring hospital, in one step."""
     referral = referrals.get_or_raise(session, principal, referral_id=referral_id)
     made = referrals.refer_down(session, settings, principal, referral=referral,
@@ -484,7 +485,7 @@ def referral_down(request: Request, session: DbSession, settings: AppSettings,
 
 @router.post("/{referral_id}/refer-after-advice", response_class=HTMLResponse)
 def referral_after_advice(request: Request, session: DbSession, settings: AppSettings,
-                          principal: CurrentPrincipal, referral_id: int) -> Response:
+                          principal: CurrentPrincipal, referral_id: Key) -> Response:
     """Turn the specialist's advice into a referral, in one step."""
     referral = referrals.get_or_raise(session, principal, referral_id=referral_id)
     made = referrals.refer_after_advice(session, settings, principal, advice=referral)
@@ -494,7 +495,7 @@ def referral_after_advice(request: Request, session: DbSession, settings: AppSet
 
 @router.post("/{referral_id}/notes", response_class=HTMLResponse)
 def referral_note(request: Request, session: DbSession, principal: CurrentPrincipal,
-                  referral_id: int, note: Annotated[str, Form(min_length=1, max_length=4000)],
+                  referral_id: Key, note: Annotated[str, Form(min_length=1, max_length=4000)],
                   ) -> Response:
     """An interim note on the timeline."""
     referral = referrals.get_or_raise(session, principal, referral_id=referral_id)
@@ -504,7 +505,7 @@ def referral_note(request: Request, session: DbSession, principal: CurrentPrinci
 
 @router.post("/{referral_id}/clocks", response_class=HTMLResponse)
 def referral_clock(request: Request, session: DbSession, principal: CurrentPrincipal,
-                   referral_id: int, point: Annotated[ClockPoint, Form()],
+                   referral_id: Key, point: Annotated[ClockPoint, Form()],
                    at: Annotated[str, Form(max_length=32)]) -> Response:
     """Record a green-channel clock time (Beijing time)."""
     referral = referrals.get_or_raise(session, principal, referral_id=referral_id)
@@ -518,7 +519,7 @@ def referral_clock(request: Request, session: DbSession, principal: CurrentPrinc
 
 @router.post("/{referral_id}/documents", response_class=HTMLResponse)
 async def referral_document(request: Request, session: DbSession, settings: AppSettings,
-                            principal: CurrentPrincipal, referral_id: int,
+                            principal: CurrentPrincipal, referral_id: Key,
                             file: UploadFile) -> Response:
     """Attach the medical record (PDF, JPEG or PNG)."""
     referral = referrals.get_or_raise(session, principal, referral_id=referral_id)
@@ -531,7 +532,7 @@ async def referral_document(request: Request, session: DbSession, settings: AppS
 
 @router.get("/{referral_id}/documents/{document_id}")
 def referral_document_download(session: DbSession, principal: CurrentPrincipal,
-                               referral_id: int, document_id: int) -> Response:
+                               referral_id: Key, document_id: Key) -> Response:
     """Download an attached document (audited)."""
     referral = referrals.get_or_raise(session, principal, referral_id=referral_id)
     document = care.read_document(session, referral=referral, document_id=document_id)

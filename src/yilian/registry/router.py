@@ -50,7 +50,7 @@ from yilian.registry.schemas import (
     RegionCreate,
     RegionRead,
 )
-from yilian.schemas import Page
+from yilian.schemas import LARGEST_KEY, Key, Page
 
 router = APIRouter(
     prefix="/api/v1/registry",
@@ -58,7 +58,7 @@ router = APIRouter(
     dependencies=[RequirePermission(Action.REGISTRY_READ)],
 )
 
-Offset = Annotated[int, Query(ge=0, description="Rows to skip")]
+Offset = Annotated[int, Query(ge=0, le=LARGEST_KEY, description="Rows to skip")]
 Limit = Annotated[int, Query(ge=1, le=200, description="Rows per page (at most 200)")]
 RegionQuery = Annotated[
     str | None,
@@ -78,19 +78,19 @@ def _current_region(code: str, session: DbSession) -> Region:
     return region
 
 
-def _current_institution(institution_id: int, session: DbSession) -> Institution:
+def _current_institution(institution_id: Key, session: DbSession) -> Institution:
     return registry.get_institution_or_raise(session, institution_id=institution_id)
 
 
-def _current_department(department_id: int, session: DbSession) -> Department:
+def _current_department(department_id: Key, session: DbSession) -> Department:
     return registry.get_department_or_raise(session, department_id=department_id)
 
 
-def _current_practitioner(practitioner_id: int, session: DbSession) -> Practitioner:
+def _current_practitioner(practitioner_id: Key, session: DbSession) -> Practitioner:
     return registry.get_practitioner_or_raise(session, practitioner_id=practitioner_id)
 
 
-def _current_agreement(agreement_id: int, session: DbSession) -> Agreement:
+def _current_agreement(agreement_id: Key, session: DbSession) -> Agreement:
     return agreements.get_agreement_or_raise(session, agreement_id=agreement_id)
 
 
@@ -239,7 +239,7 @@ def list_institutions(
     kind: InstitutionKind | None = None,
     centre: EmergencyCentre | None = None,
     agreement_type: AgreementType | None = None,
-    parent_id: int | None = None,
+    parent_id: Key | None = None,
     q: TextQuery = None,
     offset: Offset = 0,
     limit: Limit = 50,
@@ -335,8 +335,8 @@ def update_department(
 @router.get("/practitioners", response_model=Page[PractitionerRead])
 def list_practitioners(
     session: DbSession,
-    institution_id: int | None = None,
-    department_id: int | None = None,
+    institution_id: Key | None = None,
+    department_id: Key | None = None,
     specialty: Annotated[str | None, Query(max_length=32)] = None,
     q: TextQuery = None,
     offset: Offset = 0,
@@ -392,8 +392,8 @@ def list_practitioner_roles(
 @router.get("/practitioner-roles", response_model=list[PractitionerRoleRead])
 def list_roles(
     session: DbSession,
-    institution_id: int | None = None,
-    practitioner_id: int | None = None,
+    institution_id: Key | None = None,
+    practitioner_id: Key | None = None,
     active_on: ActiveOn = None,
 ) -> list[PractitionerRoleRead]:
     """Roles held at an institution (stationed experts, dual directors, trainees …)."""
@@ -424,7 +424,7 @@ def list_agreements(
     session: DbSession,
     agreement_type: Annotated[AgreementType | None, Query(alias="type")] = None,
     status: AgreementStatus | None = None,
-    institution_id: Annotated[int | None, Query(description="One of the parties")] = None,
+    institution_id: Annotated[Key | None, Query(description="One of the parties")] = None,
     region: RegionQuery = None,
     active_on: ActiveOn = None,
     q: TextQuery = None,

@@ -47,6 +47,7 @@ from yilian.registry.models import (
     RegionLevel,
 )
 from yilian.registry.schemas import DepartmentUpdate
+from yilian.schemas import Key
 from yilian.webui import current_language
 
 router = APIRouter(prefix="/registry", include_in_schema=False)
@@ -215,7 +216,7 @@ def institution_list(
 
 @router.get("/institutions/{institution_id}", response_class=HTMLResponse)
 def institution_detail(
-    request: Request, session: DbSession, principal: CurrentPrincipal, institution_id: int
+    request: Request, session: DbSession, principal: CurrentPrincipal, institution_id: Key
 ) -> HTMLResponse:
     """Everything registered about one institution."""
     authorize(principal, Action.REGISTRY_READ)
@@ -311,7 +312,7 @@ def agreement_list(
 
 @router.get("/agreements/{agreement_id}", response_class=HTMLResponse)
 def agreement_detail(
-    request: Request, session: DbSession, principal: CurrentPrincipal, agreement_id: int
+    request: Request, session: DbSession, principal: CurrentPrincipal, agreement_id: Key
 ) -> HTMLResponse:
     """One agreement and the institutions it binds."""
     authorize(principal, Action.REGISTRY_READ)
@@ -333,7 +334,7 @@ DEPARTMENT_FIELDS = {
 
 @router.get("/departments/{department_id}/edit", response_class=HTMLResponse)
 def department_form(
-    request: Request, session: DbSession, principal: CurrentPrincipal, department_id: int
+    request: Request, session: DbSession, principal: CurrentPrincipal, department_id: Key
 ) -> HTMLResponse:
     """The department form, for those who may change the institution's departments."""
     department = registry.get_department_or_raise(session, department_id=department_id)
@@ -355,7 +356,7 @@ def department_save(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
-    department_id: int,
+    department_id: Key,
     name: Annotated[str, Form(max_length=200)] = "",
     name_en: Annotated[str, Form(max_length=400)] = "",
     specialty: Annotated[str, Form(max_length=200)] = "",

@@ -25,6 +25,7 @@ from yilian.results.schemas import (
     ReportRead,
     SavingsTotal,
 )
+from yilian.schemas import Key
 
 router = APIRouter(prefix="/api/v1", tags=["results"])
 
@@ -71,7 +72,7 @@ def create_result(body: ReportCreate, session: DbSession, principal: Writer) -> 
 
 
 @router.get("/results/{report_id}", response_model=ReportRead)
-def read_result(report_id: int, session: DbSession, principal: Reader) -> ReportRead:
+def read_result(report_id: Key, session: DbSession, principal: Reader) -> ReportRead:
     """One result with its values and images."""
     return ReportRead.model_validate(
         results.get_report_or_raise(session, principal, report_id=report_id)

@@ -27,6 +27,7 @@ from yilian.results import catalogue, labels, qualifications, recognition
 from yilian.results import service as results
 from yilian.results.models import Decision, DiagnosticReport, HrScope, RetestReason
 from yilian.results.schemas import CheckRequest, DecisionCreate, QualificationCreate
+from yilian.schemas import Key
 from yilian.webui import current_language
 
 router = APIRouter(prefix="/results", include_in_schema=False)
@@ -55,7 +56,7 @@ def _timeline_context(
 
 @router.get("/persons/{person_id}", response_class=HTMLResponse)
 def person_results(request: Request, session: DbSession, principal: CurrentPrincipal,
-                   person_id: int) -> Response:
+                   person_id: Key) -> Response:
     """A patient's shared results, newest first, with HR marks and validity countdown."""
     authorize(principal, Action.RESULT_READ)
     person = patients.get_person_or_raise(session, principal, person_id=person_id,
@@ -66,7 +67,7 @@ def person_results(request: Request, session: DbSession, principal: CurrentPrinc
 
 @router.get("/persons/{person_id}/timeline", response_class=HTMLResponse)
 def timeline_fragment(request: Request, session: DbSession, principal: CurrentPrincipal,
-                      person_id: int) -> Response:
+                      person_id: Key) -> Response:
     """The timeline alone, for referral and consultation pages to embed with htmx."""
     authorize(principal, Action.RESULT_READ)
     person = patients.get_person_or_raise(session, principal, person_id=person_id,
@@ -110,7 +111,7 @@ def trends(reports: list[DiagnosticReport]) -> dict[str, list[TrendBar]]:
 
 @router.get("/reports/{report_id}", response_class=HTMLResponse)
 def report_detail(request: Request, session: DbSession, principal: CurrentPrincipal,
-                  report_id: int) -> Response:
+                  report_id: Key) -> Response:
     """One result: values against reference ranges, trends, images, conclusion."""
     authorize(principal, Action.RESULT_READ)
     report = results.get_report_or_raise(session, principal, report_id=report_id)
@@ -130,7 +131,7 @@ def report_detail(request: Request, session: DbSession, principal: CurrentPrinci
 # ---------------------------------------------------------------- order check
 
 
-def _check_context(session: Session, principal: Principal, person_id: int | None,
+def _check_context(session: Session, principal: Principal, person_id: Key | None,
                    item_code: str) -> dict[str, Any]:
     context: dict[str, Any] = {"items": results.list_items(session), "person_id": person_id,
                                "item_code": item_code, "answer": None,
@@ -148,7 +149,7 @@ def _check_context(session: Session, principal: Principal, person_id: int | None
 
 @router.get("/order-check", response_class=HTMLResponse)
 def order_check(request: Request, session: DbSession, principal: CurrentPrincipal,
-                person_id: int | None = None, item_code: str = "") -> Response:
+                person_id: Key | None = None, item_code: str = "") -> Response:
     """Before ordering: is there a recognisable result of this item for this patient?"""
     authorize(principal, Action.RESULT_CHECK)
     return _page(request, session, "results/order_check.html",

@@ -43,6 +43,7 @@ from yilian.scheduling.schemas import (
     TraineeStatusUpdate,
 )
 from yilian.scheduling.stationing import StationedExpert, Trainee
+from yilian.schemas import Key
 from yilian.webui import current_language
 
 router = APIRouter(
@@ -86,12 +87,12 @@ def trainee_read(entry: Trainee) -> TraineeRead:
 
 
 def _current_appointment(
-    appointment_id: int, session: DbSession, principal: CurrentPrincipal
+    appointment_id: Key, session: DbSession, principal: CurrentPrincipal
 ) -> Appointment:
     return scheduling.get_or_raise(session, principal, appointment_id=appointment_id)
 
 
-def _current_clinic(clinic_session_id: int, session: DbSession) -> ClinicSession:
+def _current_clinic(clinic_session_id: Key, session: DbSession) -> ClinicSession:
     return scheduling.get_session_or_raise(session, clinic_session_id=clinic_session_id)
 
 
@@ -104,7 +105,7 @@ CurrentClinic = Annotated[ClinicSession, Depends(_current_clinic)]
 
 @router.get("/institutions/{institution_id}/stationings", response_model=list[StationingRead])
 def list_stationings(
-    institution_id: int, session: DbSession, today: Today, all_periods: bool = False
+    institution_id: Key, session: DbSession, today: Today, all_periods: bool = False
 ) -> list[StationingRead]:
     """Experts stationed at an institution (in post today unless ``all_periods``)."""
     registry.get_institution_or_raise(session, institution_id=institution_id)
@@ -132,9 +133,9 @@ def create_stationing(
 @router.get("/sessions", response_model=list[ClinicSessionRead])
 def list_sessions(
     session: DbSession,
-    practitioner_id: int | None = None,
-    department_id: int | None = None,
-    institution_id: int | None = None,
+    practitioner_id: Key | None = None,
+    department_id: Key | None = None,
+    institution_id: Key | None = None,
     limit: Limit = 200,
 ) -> list[ClinicSession]:
     """Recurring clinics, by expert, department or institution."""
@@ -168,9 +169,9 @@ def create_session(
 def list_slots(
     session: DbSession,
     now: Now,
-    practitioner_id: int | None = None,
-    department_id: int | None = None,
-    clinic_session_id: int | None = None,
+    practitioner_id: Key | None = None,
+    department_id: Key | None = None,
+    clinic_session_id: Key | None = None,
     day: date | None = None,
     free_only: bool = True,
     limit: Limit = 100,
@@ -205,7 +206,7 @@ def add_exception(
 # ---------------------------------------------------------------- appointments
 
 
-def refusal_answer(session: Session, error: Conflict, *, slot_id: int) -> JSONResponse:
+def refusal_answer(session: Session, error: Conflict, *, slot_id: Key) -> JSONResponse:
     """The 409 a refused booking gets (``slot_full`` when it lost the slot), its refusal
     audited in this transaction.
 
@@ -332,7 +333,7 @@ def create_trainee(
 
 @router.post("/trainees/{traineeship_id}/status", response_model=TraineeRead)
 def update_trainee(
-    traineeship_id: int, body: TraineeStatusUpdate, session: DbSession,
+    traineeship_id: Key, body: TraineeStatusUpdate, session: DbSession,
     today: Today, principal: Stationer,
 ) -> TraineeRead:
     """Start, complete (with an assessment) or withdraw a traineeship."""

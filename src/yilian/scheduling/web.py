@@ -40,6 +40,7 @@ from yilian.scheduling.models import (
     StationingRole,
     TraineeStatus,
 )
+from yilian.schemas import Key
 from yilian.webui import current_language
 
 router = APIRouter(prefix="/scheduling", include_in_schema=False)
@@ -98,7 +99,7 @@ def home(request: Request, session: DbSession, principal: CurrentPrincipal) -> R
 
 @router.get("/institutions/{institution_id}/experts", response_class=HTMLResponse)
 def roster(
-    institution_id: int, request: Request, session: DbSession, principal: CurrentPrincipal
+    institution_id: Key, request: Request, session: DbSession, principal: CurrentPrincipal
 ) -> HTMLResponse:
     """The experts stationed at an institution and each department's two directors."""
     authorize(principal, Action.SCHEDULE_READ)
@@ -120,7 +121,7 @@ def roster(
 
 @router.get("/experts/{practitioner_id}", response_class=HTMLResponse)
 def expert_schedule(
-    practitioner_id: int, request: Request, session: DbSession, principal: CurrentPrincipal,
+    practitioner_id: Key, request: Request, session: DbSession, principal: CurrentPrincipal,
     settings: AppSettings,
 ) -> HTMLResponse:
     """An expert's weekly clinics and their free slots of the coming weeks."""
@@ -141,7 +142,7 @@ def expert_schedule(
 
 @router.post("/experts/{practitioner_id}/absence", response_class=HTMLResponse)
 def expert_absence(
-    practitioner_id: int, session: DbSession, principal: CurrentPrincipal,
+    practitioner_id: Key, session: DbSession, principal: CurrentPrincipal,
     day: FormText, reason: FormText = "",
 ) -> Response:
     """Call an expert's clinics off on a day: booked patients are told and offered slots."""
@@ -163,7 +164,7 @@ def expert_absence(
 @router.get("/book", response_class=HTMLResponse)
 def choose(
     request: Request, session: DbSession, principal: CurrentPrincipal,
-    institution_id: int | None = None,
+    institution_id: Key | None = None,
 ) -> HTMLResponse:
     """Step 1: choose a department or an expert of the institution holding clinics."""
     authorize(principal, Action.SCHEDULE_READ)
@@ -190,7 +191,7 @@ def choose(
 @router.get("/book/slots", response_class=HTMLResponse)
 def free_slots(
     request: Request, session: DbSession, principal: CurrentPrincipal, settings: AppSettings,
-    department_id: int | None = None, practitioner_id: int | None = None,
+    department_id: Key | None = None, practitioner_id: Key | None = None,
 ) -> HTMLResponse:
     """Step 2: the free slots of a department or an expert, day by day."""
     authorize(principal, Action.SCHEDULE_READ)
@@ -212,9 +213,9 @@ def next_free_after(slots: list[Slot], *, taken: Slot | None, count: int) -> lis
 
 
 def _slots_page(
-    request: Request, session: Session, settings: Any, *, department_id: int | None,
-    practitioner_id: int | None, error: YilianError | None = None,
-    taken_slot_id: int | None = None,
+    request: Request, session: Session, settings: Any, *, department_id: Key | None,
+    practitioner_id: Key | None, error: YilianError | None = None,
+    taken_slot_id: Key | None = None,
 ) -> HTMLResponse:
     if department_id is None and practitioner_id is None:
         raise InvalidInput("slots_need_filter", "请选择科室或专家", "Choose a department or expert")
@@ -265,7 +266,7 @@ def book(
 
 @router.get("/appointments/{appointment_id}", response_class=HTMLResponse)
 def appointment_page(
-    appointment_id: int, request: Request, session: DbSession, principal: CurrentPrincipal,
+    appointment_id: Key, request: Request, session: DbSession, principal: CurrentPrincipal,
     settings: AppSettings,
 ) -> HTMLResponse:
     """One appointment with its check-in code (large, to show at the desk)."""
@@ -280,7 +281,7 @@ def appointment_page(
 
 @router.post("/appointments/{appointment_id}/cancel", response_class=HTMLResponse)
 def cancel(
-    appointment_id: int, session: DbSession, principal: CurrentPrincipal, settings: AppSettings,
+    appointment_id: Key, session: DbSession, principal: CurrentPrincipal, settings: AppSettings,
     now: clock.Now,
 ) -> Response:
     """Cancel before the cut-off."""
@@ -305,7 +306,7 @@ def mine(request: Request, session: DbSession, principal: CurrentPrincipal) -> H
 
 @router.post("/notices/{notice_id}/rebook", response_class=HTMLResponse)
 def rebook(
-    notice_id: int, session: DbSession, principal: CurrentPrincipal, settings: AppSettings,
+    notice_id: Key, session: DbSession, principal: CurrentPrincipal, settings: AppSettings,
     slot_id: Annotated[int, Form()], now: clock.Now,
 ) -> Response:
     """Take one of the slots a notice offered."""
@@ -346,7 +347,7 @@ def checkin(
 
 
 def _queue_context(request: Request, session: Session, principal: Principal,
-                   clinic_session_id: int, day: date | None) -> dict[str, Any]:
+                   clinic_session_id: Key, day: date | None) -> dict[str, Any]:
     clinic = scheduling.get_session_or_raise(session, clinic_session_id=clinic_session_id)
     current = scheduling.queue_for(session, principal=principal, clinic=clinic,
                                    day=day or _today(request))
@@ -360,7 +361,7 @@ def _queue_context(request: Request, session: Session, principal: Principal,
 
 @router.get("/queue/{clinic_session_id}", response_class=HTMLResponse)
 def queue_screen(
-    clinic_session_id: int, request: Request, session: DbSession, principal: CurrentPrincipal,
+    clinic_session_id: Key, request: Request, session: DbSession, principal: CurrentPrincipal,
     day: date | None = None,
 ) -> HTMLResponse:
     """The clinic's queue screen: who is being seen, who is next (refreshes itself)."""
@@ -370,7 +371,7 @@ def queue_screen(
 
 @router.get("/queue/{clinic_session_id}/board", response_class=HTMLResponse)
 def queue_board(
-    clinic_session_id: int, request: Request, session: DbSession, principal: CurrentPrincipal,
+    clinic_session_id: Key, request: Request, session: DbSession, principal: CurrentPrincipal,
     day: date | None = None,
 ) -> HTMLResponse:
     """The queue board alone, for the screen's htmx polling."""
@@ -380,7 +381,7 @@ def queue_board(
 
 @router.post("/queue/{clinic_session_id}/call-next", response_class=HTMLResponse)
 def queue_call_next(
-    clinic_session_id: int, request: Request, session: DbSession, principal: CurrentPrincipal,
+    clinic_session_id: Key, request: Request, session: DbSession, principal: CurrentPrincipal,
 ) -> Response:
     """Finish the patient in the room and call the next one in."""
     clinic = scheduling.get_session_or_raise(session, clinic_session_id=clinic_session_id)
@@ -394,7 +395,7 @@ def queue_call_next(
 @router.get("/admin/stationings", response_class=HTMLResponse)
 def admin_stationings(
     request: Request, session: DbSession, principal: CurrentPrincipal,
-    institution_id: int | None = None,
+    institution_id: Key | None = None,
 ) -> HTMLResponse:
     """Stationed experts of an institution, past and present, and a form to add one."""
     authorize(principal, Action.STATIONING_WRITE)
@@ -454,7 +455,7 @@ def admin_trainees(
 
 @router.post("/admin/trainees/{traineeship_id}/status", response_class=HTMLResponse)
 def admin_trainee_status(
-    traineeship_id: int, request: Request, session: DbSession, principal: CurrentPrincipal,
+    traineeship_id: Key, request: Request, session: DbSession, principal: CurrentPrincipal,
     status: FormText, assessment: FormText = "",
 ) -> Response:
     """Start, complete or withdraw a traineeship."""

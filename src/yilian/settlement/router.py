@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from yilian.auth.permissions import Action, Principal
 from yilian.deps import AppSettings, CurrentPrincipal, DbSession, RequirePermission
+from yilian.schemas import Key
 from yilian.settlement import clearing, coverage
 from yilian.settlement import service as settlements
 from yilian.settlement.models import Settlement, SettlementStatus
@@ -41,7 +42,7 @@ CoverageWriter = Annotated[Principal, RequirePermission(Action.COVERAGE_WRITE)]
 
 
 def _current_settlement(
-    settlement_id: int, session: DbSession, principal: Reader
+    settlement_id: Key, session: DbSession, principal: Reader
 ) -> Settlement:
     return settlements.get_or_raise(session, principal, settlement_id=settlement_id)
 
@@ -70,7 +71,7 @@ def settle(
 @router.get("/settlements", response_model=list[SettlementRead])
 def list_settlements(
     session: DbSession, principal: Reader,
-    person_id: Annotated[int | None, Query()] = None,
+    person_id: Annotated[Key | None, Query()] = None,
     status: Annotated[SettlementStatus | None, Query()] = None,
 ) -> list[SettlementRead]:
     """Settlements you may see, newest first."""
@@ -131,7 +132,7 @@ def estimate(
 
 @router.get("/coverage/{person_id}", response_model=CoverageRead)
 def read_coverage(
-    person_id: int, session: DbSession, principal: Reader,
+    person_id: Key, session: DbSession, principal: Reader,
     treatment_region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
     on_date: Annotated[date | None, Query()] = None,
 ) -> CoverageRead:
@@ -142,7 +143,7 @@ def read_coverage(
 
 @router.put("/coverage/{person_id}", response_model=CoverageRead)
 def write_coverage(
-    person_id: int, data: CoverageWrite, session: DbSession, principal: CoverageWriter
+    person_id: Key, data: CoverageWrite, session: DbSession, principal: CoverageWriter
 ) -> CoverageRead:
     """Record a person's insurance card and filing."""
     settlements.check_person(session, principal, person_id)

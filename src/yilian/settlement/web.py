@@ -21,6 +21,7 @@ from yilian.errors import InvalidInput, YilianError
 from yilian.patients import service as patients
 from yilian.portal.pages import N_, flash, form_errors, render_page
 from yilian.registry import service as registry
+from yilian.schemas import Key
 from yilian.settlement import clearing, engine, labels
 from yilian.settlement import service as settlements
 from yilian.settlement.catalogue import find_catalogue
@@ -243,7 +244,7 @@ def clearing_page(request: Request, session: DbSession, principal: CurrentPrinci
 
 @router.get("/{settlement_id}", response_class=HTMLResponse)
 def slip_page(request: Request, session: DbSession, principal: CurrentPrincipal,
-              settlement_id: int) -> HTMLResponse:
+              settlement_id: Key) -> HTMLResponse:
     """The slip, printable (Chinese first), with reversal or payment as the user may."""
     authorize(principal, Action.SETTLEMENT_READ)
     found = settlements.get_or_raise(session, principal, settlement_id=settlement_id)
@@ -252,7 +253,7 @@ def slip_page(request: Request, session: DbSession, principal: CurrentPrincipal,
 
 @router.post("/{settlement_id}/reverse", response_class=HTMLResponse)
 def reverse(request: Request, session: DbSession, principal: CurrentPrincipal,
-            settlement_id: int, reason: Annotated[str, Form(max_length=32)] = "",
+            settlement_id: Key, reason: Annotated[str, Form(max_length=32)] = "",
             note: Annotated[str, Form(max_length=500)] = "") -> Response:
     """冲正 with a reason."""
     authorize(principal, Action.SETTLEMENT_SETTLE)
@@ -275,7 +276,7 @@ def reverse(request: Request, session: DbSession, principal: CurrentPrincipal,
 
 @router.post("/{settlement_id}/refund", response_class=HTMLResponse)
 def refund(request: Request, session: DbSession, principal: CurrentPrincipal,
-           settlement_id: int, note: Annotated[str, Form(max_length=500)] = "") -> Response:
+           settlement_id: Key, note: Annotated[str, Form(max_length=500)] = "") -> Response:
     """退费 of a reversed settlement's payment, at the cashier."""
     authorize(principal, Action.SETTLEMENT_SETTLE)
     found = settlements.get_or_raise(session, principal, settlement_id=settlement_id)
@@ -292,7 +293,7 @@ def refund(request: Request, session: DbSession, principal: CurrentPrincipal,
 
 @router.post("/{settlement_id}/pay", response_class=HTMLResponse)
 def pay(request: Request, session: DbSession, principal: CurrentPrincipal,
-        settlement_id: int) -> Response:
+        settlement_id: Key) -> Response:
     """自助缴费: record the patient's payment and show the receipt."""
     authorize(principal, Action.SETTLEMENT_PAY)
     found = settlements.get_or_raise(session, principal, settlement_id=settlement_id)
