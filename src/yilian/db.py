@@ -68,13 +68,24 @@ def is_sqlite(url: str) -> bool:
 
 
 def _holds_nul(parameters: Any) -> bool:
-    """Whether any text among the statement's parameters (one row or many) holds a NUL."""
+    """Whether any text among the statement's parameters (one row or many) holds a NUL.
+
+    A plain loop, not nested generators: bulk inserts pass hundreds of thousands of values.
+    """
     if type(parameters) is str:
         return "\x00" in parameters
     if isinstance(parameters, Mapping):
-        return any(_holds_nul(value) for value in parameters.values())
-    if isinstance(parameters, (list, tuple)):
-        return any(_holds_nul(value) for value in parameters)
+        values: Any = parameters.values()
+    elif isinstance(parameters, (list, tuple)):
+        values = parameters
+    else:
+        return False
+    for value in values:
+        if type(value) is str:
+            if "\x00" in value:
+                return True
+        elif isinstance(value, (Mapping, list, tuple)) and _holds_nul(value):
+            return True
     return False
 
 
