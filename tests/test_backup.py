@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 import yilian.models  # noqa: F401 - every table on Base.metadata
-from tests.conftest import PG_ADMIN_URL, Backend, _postgres_admin
+from tests.conftest import PG_ADMIN_URL, Backend, _postgres_admin, private_database
 from tests.factories import (
     make_agreement,
     make_department,
@@ -204,22 +204,23 @@ def test_an_archive_of_another_schema_revision_says_what_to_do(
 
 
 def test_upgrade_migrates_an_older_backup_before_it_is_swapped_in(
-    db_url: str, backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    backend: Backend, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    if backend.name != "sqlite":
-        pytest.skip("the migration step is the same on both; PostgreSQL's test database is shared")
-    migrate.downgrade(db_url, "-1")
-    archive = tmp_path / "older.backup"
-    older = backup.backup(db_url, archive).revision
-    target = f"sqlite:///{tmp_path / 'restored.db'}"
+    # Databases of their own: the step back would otherwise reach the shared test database.
+    with private_database(backend, tmp_path_factory, "older") as source, \
+            private_database(backend, tmp_path_factory, "restored") as target:
+        migrate.downgrade(source, "-1")
+        archive = tmp_path / "older.backup"
+        older = backup.backup(source, archive).revision
 
-    report = backup.restore(target, archive, upgrade=True)
+        report = backup.restore(target, archive, upgrade=True)
 
-    engine = make_engine(target)
-    try:
-        with engine.connect() as connection:
-            now = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    finally:
-        engine.dispose()
+        engine = make_engine(target)
+        try:
+            with engine.connect() as connection:
+                now = connection.exec_driver_sql(
+                    "SELECT version_num FROM alembic_version").scalar()
+        finally:
+            engine.dispose()
     assert report.revision == older != now
     assert report.upgraded_to == now
