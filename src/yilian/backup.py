@@ -393,14 +393,7 @@ def verify(path: Path) -> dict[str, Any]:
     """
     with open_archive(path) as archive:
         if archive.manifest["backend"] == "sqlite":
-            engine = make_engine(f"sqlite:///{archive.payload}")
-            try:
-                with engine.connect() as connection:
-                    wrong = _mismatches(archive.manifest["tables"], table_checksums(connection))
-            finally:
-                engine.dispose()
-            if wrong:
-                raise _refuse_mismatch(path, wrong)
+            _check_restored(f"sqlite:///{archive.payload}", archive, path)
         else:
             _run([pg_tool("pg_restore"), "--list", str(archive.payload)], dict(os.environ),
                  "pg_restore")
@@ -521,6 +514,7 @@ def restore(
 
 
 def _check_restored(database_url: str, archive: Archive, path: Path) -> None:
+    """Refuse the archive unless every table of the database matches its manifest."""
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:

@@ -6,12 +6,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from sqlalchemy.orm import Session
 
 from tests.factories import make_institution, make_user
+from tests.live import serve_http
 from yilian.auth import service as users
 from yilian.auth.models import Role, User
 from yilian.auth.permissions import Principal
@@ -70,14 +71,9 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/yilian"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serve_http(Handler) as base:
+        state.url = f"{base}/hooks/yilian"
+        yield state
 
 
 @dataclass

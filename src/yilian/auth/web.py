@@ -136,6 +136,14 @@ def code_page(request: Request, session: DbSession) -> Response:
     return render(request, "login_code.html", {"error": None, "username": pending[0].username})
 
 
+def _throttled(request: Request, error: YilianError, *, user: User, next: str) -> Response:
+    """Too many wrong codes: the sign-in starts again, with the password, after the wait."""
+    request.session.pop(_PENDING, None)
+    return render(request, "login.html",
+                  {"next": next, "error": error.message(current_language.get()),
+                   "username": user.username}, status_code=429)
+
+
 @router.post("/login/code", dependencies=[Depends(check_csrf)])
 def submit_code(
     request: Request, session: DbSession, settings: AppSettings,
@@ -151,11 +159,8 @@ def submit_code(
                              client_ip=_client_ip(request))
     except YilianError as error:
         session.commit()  # a wrong code counts toward throttling and stays audited
-        if error.status_code == 429:  # start again, with the password, after the wait
-            request.session.pop(_PENDING, None)
-            return render(request, "login.html",
-                          {"next": next, "error": error.message(current_language.get()),
-                           "username": user.username}, status_code=429)
+        if error.status_code == 429:
+            return _throttled(request, error, user=user, next=next)
         return render(request, "login_code.html",
                       {"error": error.message(current_language.get()),
                        "username": user.username},
@@ -194,10 +199,7 @@ def confirm_enrolment_at_sign_in(
     except YilianError as error:
         session.commit()
         if error.status_code == 429:
-            request.session.pop(_PENDING, None)
-            return render(request, "login.html",
-                          {"next": next, "error": error.message(current_language.get()),
-                           "username": user.username}, status_code=429)
+            return _throttled(request, error, user=user, next=next)
         enrolment = (totp.pending_enrolment(session, settings, user=user)
                      or totp.begin_enrolment(session, settings, user=user))
         session.commit()
