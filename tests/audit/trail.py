@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import bearer, make_department, make_institution, make_user
@@ -68,22 +69,26 @@ def build_trail(client: TestClient, session: Session) -> Trail:
         actor="bd_doctor", actor_user_id=doctor.id, actor_role="clinician",
         actor_institution_id=baoding.id, client_ip="10.6.0.8", request_id="req-read",
     ))
-    patient_read = audit.record(session, action="patient.read", entity_type="patient",
+    audit.record(session, action="patient.read", entity_type="patient",
                                 entity_id="42", institution_id=baoding.id, patient_id=42)
     audit.bind(session, audit.AuditContext(
         actor="pk_admin", actor_user_id=pk_admin.id, actor_role="hospital_admin",
         actor_institution_id=pkuph.id, client_ip="10.1.0.2",
     ))
-    campus_update = audit.record(
+    audit.record(
         session, action="department.update", entity_type="department",
         entity_id=str(cardiology.id), institution_id=huailai.id, detail={"fields": ["beds"]},
     )
     audit.bind(session, audit.AuditContext(actor="stranger", actor_role="clinician"))
-    refused_update = audit.record(
+    audit.record(
         session, action="registry.institution.update", outcome=AuditOutcome.DENIED,
         entity_type="request", entity_id=f"/api/v1/institutions/{pkuph.id}",
         institution_id=pkuph.id, detail={"code": "forbidden"},
     )
-    session.commit()
-    return Trail(pkuph, huailai, baoding, cardiology, patient_read, campus_update,
-                 refused_update, client)
+    session.commit()  # the records are written together, at commit
+
+    def written(action: str) -> AuditEvent:
+        return session.scalars(select(AuditEvent).where(AuditEvent.action == action)).one()
+
+    return Trail(pkuph, huailai, baoding, cardiology, written("patient.read"),
+                 written("department.update"), written("registry.institution.update"), client)

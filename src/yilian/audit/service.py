@@ -2,7 +2,9 @@
 
 Writes are audited automatically: a session carrying an :class:`AuditContext` appends one
 audit record per inserted, updated or deleted row in the same transaction as the change,
-so a change and its audit record land together or not at all. Refusals (403, 422, …) are
+so a change and its audit record land together or not at all. A unit of work's records are
+gathered and written in one statement just before it commits (or before it reads the trail
+itself); a rolled back savepoint takes its own records with it. Refusals (403, 422, …) are
 recorded by :func:`record_detached` in a transaction of their own, because the request's
 own transaction is rolled back. Reads of patient data call :func:`record` explicitly.
 """
@@ -16,13 +18,21 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, event, func, insert, inspect, or_, select
-from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
+from sqlalchemy.orm import (
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    UOWTransaction,
+    sessionmaker,
+)
 
 from yilian.audit.models import AuditEvent, AuditOutcome
 from yilian.auth.permissions import Principal
 from yilian.db import utcnow
 
 _CONTEXT_KEY = "audit_context"
+_PENDING_KEY = "audit_pending"  # records of this transaction not yet written
+_MARKS_KEY = "audit_savepoints"  # savepoint -> how many records were pending when it began
 # Tables whose rows are not themselves audited (the trail itself, throttling bookkeeping).
 _NOT_AUDITED = frozenset({
     "audit_event", "login_attempt", "web_session", "alembic_version",
@@ -121,10 +131,10 @@ def record(
     institution_id: int | None = None,
     patient_id: int | None = None,
     detail: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> None:
     """Append an audit record in the session's own transaction (reads, logins, exports)."""
-    row = AuditEvent(
-        **_event(
+    _pending(session).append(
+        _event(
             context_of(session),
             action=action,
             outcome=outcome,
@@ -135,8 +145,21 @@ def record(
             detail=detail,
         )
     )
-    session.add(row)
-    return row
+
+
+def _pending(session: Session) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = session.info.setdefault(_PENDING_KEY, [])
+    return found
+
+
+def write_pending(session: Session) -> None:
+    """Write the transaction's gathered audit records now, in one statement."""
+    rows = session.info.get(_PENDING_KEY)
+    if rows:
+        session.info[_PENDING_KEY] = []
+        session.connection().execute(insert(AuditEvent), rows)
+        for marks in session.info.get(_MARKS_KEY, {}).values():
+            marks.clear()  # written: no savepoint rollback can take them back out of the list
 
 
 def record_detached(
@@ -225,7 +248,50 @@ def _audit_writes(session: Session, _flush_context: UOWTransaction) -> None:
                 )
             )
     if rows:
-        session.connection().execute(insert(AuditEvent), rows)
+        _pending(session).extend(rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    if session.in_transaction():
+        session.flush()  # the last changes' records join the batch
+        write_pending(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _write_before_reading_trail(state: ORMExecuteState) -> None:
+    if state.session.info.get(_PENDING_KEY) and any(
+        mapper.class_ is AuditEvent for mapper in state.all_mappers
+    ):
+        write_pending(state.session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        marks: dict[SessionTransaction, list[int]] = session.info.setdefault(_MARKS_KEY, {})
+        marks[transaction] = [len(session.info.get(_PENDING_KEY, ()))]
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    if not previous_transaction.nested:
+        session.info.pop(_PENDING_KEY, None)
+        session.info.pop(_MARKS_KEY, None)
+        return
+    mark = session.info.get(_MARKS_KEY, {}).pop(previous_transaction, None)
+    pending = session.info.get(_PENDING_KEY)
+    if pending is not None:
+        del pending[mark[0] if mark else 0:]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_savepoint_mark(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        session.info.get(_MARKS_KEY, {}).pop(transaction, None)
+    elif transaction.parent is None:  # committed (all written) or rolled back (all void)
+        session.info.pop(_PENDING_KEY, None)
+        session.info.pop(_MARKS_KEY, None)
 
 
 @dataclass(frozen=True)

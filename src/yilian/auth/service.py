@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import CTE, Select, func, or_, select, true
+from sqlalchemy import CTE, Select, bindparam, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from yilian.audit import service as audit
@@ -306,21 +306,29 @@ def _reach(start: Select[Any]) -> CTE:
     return reach.union(select(Institution.id).join(reach, Institution.parent_id == reach.c.id))
 
 
+def _signed_in_statement() -> Select[Any]:
+    reach = _reach(select(User.institution_id.label("id"))
+                   .where(User.id == bindparam("user_id"), User.institution_id.is_not(None)))
+    return (
+        select(User.username, User.role, User.institution_id, User.display_name,
+               User.person_id, User.practitioner_id, reach.c.id)
+        .outerjoin(reach, true())
+        .where(User.id == bindparam("user_id"), User.is_active.is_(True),
+               User.token_version == bindparam("token_version"))
+    )
+
+
+# Built once: the statement every authenticated request runs, only its parameters change.
+_SIGNED_IN = _signed_in_statement()
+
+
 def signed_in_principal(session: Session, *, user_id: int, token_version: int) -> Principal | None:
     """The principal of an active user whose credentials carry ``token_version``, else None.
 
     This runs on every authenticated request, so it is one round trip of plain columns: the
     user joined with the institutions they reach (their own and, recursively, its campuses).
     """
-    reach = _reach(select(User.institution_id.label("id"))
-                   .where(User.id == user_id, User.institution_id.is_not(None)))
-    rows = session.execute(
-        select(User.username, User.role, User.institution_id, User.display_name,
-               User.person_id, User.practitioner_id, reach.c.id)
-        .outerjoin(reach, true())
-        .where(User.id == user_id, User.is_active.is_(True),
-               User.token_version == token_version)
-    ).all()
+    rows = session.execute(_SIGNED_IN, {"user_id": user_id, "token_version": token_version}).all()
     if not rows:
         return None
     first = rows[0]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Select, exists, false, func, or_, select
+from sqlalchemy import CTE, ColumnElement, Select, bindparam, exists, false, func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from yilian.audit import service as audit
@@ -102,28 +102,44 @@ def can_view(session: Session, principal: Principal, person: Person) -> bool:
     The same rule as :func:`visible_person_ids`, asked about one person: a record of the
     person's lineage at one of the principal's institutions, or a live share of any person
     in the lineage (a share made before a merge follows the records to the survivor, and a
-    person shared that way is exactly one merged into the survivor). Two index lookups, not
-    the whole visible set.
+    person shared that way is exactly one merged into the survivor). One round trip of
+    index lookups, not the whole visible set.
     """
     scope = scope_of(principal, Action.PATIENT_READ)
     if scope is None:
         return False
     if scope is Scope.NETWORK:
         return True
-    ids = lineage_ids(session, current_person(session, person_id=person.id) or person)
+    survivor = current_person(session, person_id=person.id) or person
     institutions = sorted(principal.institution_ids)
     if not institutions:
         return False
+    return bool(session.scalar(_CAN_VIEW, {"person_id": survivor.id, "institutions": institutions,
+                                           "now": utcnow()}))
+
+
+def _can_view_statement() -> Select[tuple[bool]]:
+    """One round trip for :func:`can_view`: the lineage (a recursive walk down the merges)
+    and both ways of seeing it. Built once; only its parameters change."""
+    lineage = select(Person.id).where(Person.id == bindparam("person_id")).cte(
+        "lineage", recursive=True)
+    lineage = lineage.union(
+        select(Person.id).join(lineage, Person.merged_into_id == lineage.c.id))
+    institutions = bindparam("institutions", expanding=True)
     own = exists().where(
-        PatientRecord.person_id.in_(ids), PatientRecord.institution_id.in_(institutions)
+        PatientRecord.person_id.in_(select(lineage.c.id)),
+        PatientRecord.institution_id.in_(institutions),
     )
     shared = exists().where(
-        PatientShare.person_id.in_(ids),
+        PatientShare.person_id.in_(select(lineage.c.id)),
         PatientShare.institution_id.in_(institutions),
         PatientShare.revoked_at.is_(None),
-        or_(PatientShare.expires_at.is_(None), PatientShare.expires_at > utcnow()),
+        or_(PatientShare.expires_at.is_(None), PatientShare.expires_at > bindparam("now")),
     )
-    return bool(session.scalar(select(or_(own, shared))))
+    return select(or_(own, shared))
+
+
+_CAN_VIEW = _can_view_statement()
 
 
 def current_person(session: Session, *, person_id: int) -> Person | None:

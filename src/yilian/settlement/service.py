@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from yilian.audit import service as audit
 from yilian.auth.models import Role
@@ -69,7 +69,8 @@ def rulebook(settings: Settings | None = None) -> Rulebook:
 
 
 def _institution(session: Session, institution_id: int) -> Institution:
-    found = registry.get_institution(session, institution_id=institution_id)
+    # Its emergency centres are not part of a bill: read them only if something asks.
+    found = session.get(Institution, institution_id, options=[lazyload(Institution.centres)])
     if found is None:
         raise NotFound("医疗机构", "Institution", institution_id)
     return found
@@ -102,17 +103,21 @@ def _accumulator(session: Session, *, person_id: int, year: int) -> Accumulator 
 
 def lock_accumulator(session: Session, *, person_id: int, year: int) -> Accumulator:
     """The person-year accumulator, created when missing, locked until the transaction ends."""
-    where = (Accumulator.person_id == person_id, Accumulator.year == year)
-    touched = session.execute(update(Accumulator).where(*where).values(updated_at=utcnow()))
-    if not getattr(touched, "rowcount", 0):
-        try:
-            with session.begin_nested():
-                session.add(Accumulator(person_id=person_id, year=year))
-        except IntegrityError:  # created meanwhile by a concurrent settlement: lock that one
-            pass
-    row = session.scalars(select(Accumulator).where(*where).with_for_update()
-                          .execution_options(populate_existing=True)).one()
-    return row
+    # One statement that takes the row's write lock (on SQLite too, where it is the first
+    # write of the transaction) and reads the row as it is under that lock.
+    lock = (update(Accumulator)
+            .where(Accumulator.person_id == person_id, Accumulator.year == year)
+            .values(updated_at=utcnow()).returning(Accumulator)
+            .execution_options(populate_existing=True))
+    row = session.scalars(lock).first()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            session.add(Accumulator(person_id=person_id, year=year))
+    except IntegrityError:  # created meanwhile by a concurrent settlement: lock that one
+        pass
+    return session.scalars(lock).one()
 
 
 def compute_slip(
@@ -258,9 +263,6 @@ def settle_bill(
     """Settle an inpatient bill at discharge; the same idempotency key returns the same one."""
     authorize(principal, Action.SETTLEMENT_SETTLE, [request.institution_id])
     fingerprint = bill_hash(request)
-    found = by_key(session, request.idempotency_key)
-    if found is not None:
-        return _replay(found, fingerprint)
     if request.discharge_date < request.admission_date:
         raise InvalidInput("discharge_before_admission", "出院日期早于入院日期",
                            "The discharge date is before the admission date")
@@ -268,7 +270,9 @@ def settle_bill(
     institution = _institution(session, request.institution_id)
     year = request.discharge_date.year
     accumulator = lock_accumulator(session, person_id=request.person_id, year=year)
-    found = by_key(session, request.idempotency_key)  # settled meanwhile by a twin request
+    # Asked only now, under the person-year lock: a replay, or a twin request that settled
+    # the same key meanwhile, is found here and returned instead of settling twice.
+    found = by_key(session, request.idempotency_key)
     if found is not None:
         return _replay(found, fingerprint)
     slip, insurance = compute_slip(
