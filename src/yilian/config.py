@@ -21,6 +21,10 @@ FIELD_KEY_BYTES = 32
 MIN_AUDIT_RETENTION_DAYS = 180
 
 
+def _sessions_per_core() -> int:
+    return min(20, max(2, os.cpu_count() or 2))
+
+
 class Settings(BaseSettings):
     """Everything an operator may change without touching code."""
 
@@ -78,8 +82,12 @@ class Settings(BaseSettings):
     empi_max_candidates: int = Field(default=200, ge=1)
     # Requests with a database session open at once, per server process; the connection
     # pool holds as many plus a few for refusal audits and the background worker. Requests
-    # beyond it wait their turn without holding a thread or a connection.
-    db_sessions_max: int = Field(default=20, ge=1, le=500)
+    # beyond it wait their turn without holding a thread or a connection. The default is
+    # one per CPU core (at least 2, at most 20): more only makes the requests inside fight
+    # for the interpreter and the database. On 2 cores with 2 workers, settlements ran at
+    # 232/s with 2 per process and 160/s with 20 (benchmarks/settlement.py). A database far
+    # away (long round trips) is the case for raising it.
+    db_sessions_max: int = Field(default_factory=_sessions_per_core, ge=1, le=500)
     # Notifications (yilian.notify): the outbox worker that POSTs webhooks and sends email.
     # notify_worker_in_server starts it as a background thread in each server process.
     notify_worker_in_server: bool = False

@@ -7,12 +7,13 @@ the tests alike; async would double the surface for no gain at this scale.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, exc
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -124,10 +125,35 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA cache_size=-65536")
             cursor.close()
 
-        return engine
-    engine = create_engine(url, pool_pre_ping=True, **kwargs)
-    event.listen(engine, "before_cursor_execute", _refuse_nul_characters)
+    else:
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "before_cursor_execute", _refuse_nul_characters)
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
     return engine
+
+
+# A pooled connection idle longer than this is pinged before use (a database restart or a
+# firewall may have closed it); one in steady use is not, which saves every request a round
+# trip. A connection that does break mid-use invalidates the pool, as SQLAlchemy does anyway.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+        dbapi_connection.rollback()
+    except Exception as error:  # the pool drops this one and checks out a fresh connection
+        raise exc.DisconnectionError(str(error)) from error
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from yilian.errors import InvalidInput
@@ -40,23 +41,41 @@ def get(session: Session, *, person_id: int) -> Coverage | None:
     return session.scalars(select(Coverage).where(Coverage.person_id == person_id)).first()
 
 
+def _insurance_statement() -> Select[Any]:
+    """The coverage row if a clerk recorded one, else the newest patient-index record naming a
+    region and scheme: one round trip, built once (a union ranked by where the row came from)."""
+    person_id = bindparam("person_id")
+    recorded = select(
+        literal(0).label("rank"), Coverage.insured_region_code.label("region"),
+        Coverage.scheme.label("scheme"), Coverage.card_number.label("card_number"),
+        Coverage.filing.label("filing"), Coverage.filed_region_code.label("filed_region"),
+        Coverage.assistance.label("assistance"), Coverage.updated_at.label("at"),
+        Coverage.id.label("row_id"),
+    ).where(Coverage.person_id == person_id)
+    indexed = select(
+        literal(1), PatientRecord.insured_region_code, PatientRecord.insurance_scheme,
+        literal(""), literal(Filing.NONE, type_=Coverage.filing.type), literal(""),
+        literal(AssistanceCategory.NONE, type_=Coverage.assistance.type),
+        PatientRecord.updated_at, PatientRecord.id,
+    ).where(PatientRecord.person_id == person_id,
+            PatientRecord.insured_region_code.is_not(None),
+            PatientRecord.insurance_scheme.is_not(None))
+    both = union_all(recorded, indexed).subquery()
+    return (select(both).order_by(both.c.rank, both.c.at.desc(), both.c.row_id.desc())
+            .limit(1))
+
+
+_INSURANCE = _insurance_statement()
+
+
 def insurance_of(session: Session, *, person_id: int) -> Insurance:
     """The person's insurance; 422 when neither coverage nor patient index names one."""
-    row = get(session, person_id=person_id)
-    if row is not None:
-        return Insurance(row.person_id, row.insured_region_code, row.scheme, row.card_number,
-                         row.filing, row.filed_region_code, row.assistance)
-    record = session.scalars(
-        select(PatientRecord)
-        .where(PatientRecord.person_id == person_id,
-               PatientRecord.insured_region_code.is_not(None),
-               PatientRecord.insurance_scheme.is_not(None))
-        .order_by(PatientRecord.updated_at.desc(), PatientRecord.id.desc())
-    ).first()
-    if record is None or record.insured_region_code is None or record.insurance_scheme is None:
+    row = session.execute(_INSURANCE, {"person_id": person_id}).first()
+    if row is None:
         raise InvalidInput("no_coverage", "患者未登记参保地和险种，无法结算",
                            "The patient has no insured region and scheme on record")
-    return Insurance(person_id, record.insured_region_code, record.insurance_scheme)
+    return Insurance(person_id, row.region, InsuranceScheme(row.scheme), row.card_number,
+                     Filing(row.filing), row.filed_region, AssistanceCategory(row.assistance))
 
 
 def set_coverage(

@@ -23,7 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from yilian.db import Base, UTCDateTime, str_enum, utcnow
 from yilian.patients.models import InsuranceScheme
@@ -161,6 +161,8 @@ class SettlementEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"), index=True)
+    # Lets a new settlement and its first event be written in one flush.
+    settlement: Mapped[Settlement] = relationship(lazy="raise")
     kind: Mapped[SettlementEventKind] = mapped_column(str_enum(SettlementEventKind, 16))
     hifp_pay_change: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     hifmi_pay_change: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))

@@ -29,7 +29,6 @@ from yilian.db import utcnow
 from yilian.errors import Conflict, InvalidInput, NotFound
 from yilian.fhir.dates import CHINA_STANDARD_TIME
 from yilian.patients import service as patients
-from yilian.registry import service as registry
 from yilian.registry.models import Institution
 from yilian.settlement import coverage, engine
 from yilian.settlement.catalogue import PACKAGED_CATALOGUES, find_catalogue, load_catalogues
@@ -304,9 +303,8 @@ def settle_bill(
         settled_by=principal.username,
     )
     session.add(settlement)
-    session.flush()
     session.add(SettlementEvent(
-        settlement_id=settlement.id, kind=SettlementEventKind.SETTLED,
+        settlement=settlement, kind=SettlementEventKind.SETTLED,
         hifp_pay_change=slip.hifp_pay, hifmi_pay_change=slip.hifmi_pay,
         maf_pay_change=slip.maf_pay, admissions_change=1,
         actor=principal.username,
