@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Select, bindparam, exists, false, func, or_, select
+from sqlalchemy import CTE, BindParameter, ColumnElement, Select, bindparam, exists, false, func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from yilian.audit import service as audit
@@ -125,7 +125,7 @@ def _can_view_statement() -> Select[tuple[bool]]:
         "lineage", recursive=True)
     lineage = lineage.union(
         select(Person.id).join(lineage, Person.merged_into_id == lineage.c.id))
-    institutions = bindparam("institutions", expanding=True)
+    institutions: BindParameter[list[int]] = bindparam("institutions", expanding=True)
     own = exists().where(
         PatientRecord.person_id.in_(select(lineage.c.id)),
         PatientRecord.institution_id.in_(institutions),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, bindparam, literal, select, union_all
+from sqlalchemy import BindParameter, Select, bindparam, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from yilian.errors import InvalidInput
@@ -44,7 +44,7 @@ def get(session: Session, *, person_id: int) -> Coverage | None:
 def _insurance_statement() -> Select[Any]:
     """The coverage row if a clerk recorded one, else the newest patient-index record naming a
     region and scheme: one round trip, built once (a union ranked by where the row came from)."""
-    person_id = bindparam("person_id")
+    person_id: BindParameter[int] = bindparam("person_id")
     recorded = select(
         literal(0).label("rank"), Coverage.insured_region_code.label("region"),
         Coverage.scheme.label("scheme"), Coverage.card_number.label("card_number"),
