@@ -10,9 +10,11 @@ slot i mod 20, so every slot is fought over). Prints bookings per second, p50/p9
 and checks that exactly 20 bookings succeeded, every loser got a 409 ``slot_full`` answer in
 both languages, and the database holds one appointment per slot (zero oversell).
 
-The yardstick, measured in the same run against the same server, is the same crowd reading
-the expert's free slots (an authenticated GET: the same sign-in work, no write, no lock);
-the ratio says what the booking's transaction costs beyond serving a request at all.
+The yardsticks, measured in the same run against the same server: the same crowd asking
+``GET /healthz`` (no sign-in, no database: what answering 500 connections at once costs this
+machine at all), and the same crowd reading the expert's free slots (an authenticated GET:
+the same sign-in work, no write, no lock); the ratio says what the booking's transaction
+costs beyond serving a request at all.
 """
 
 from __future__ import annotations
@@ -238,6 +240,8 @@ def main() -> int:
         assert len(slot_ids) == SLOTS, slot_ids
         # Warm every worker's connection pool and code paths, then measure the yardstick.
         asyncio.run(crowd(port, [_http("GET", slots_path, token) for token in tokens[:100]]))
+        floor, floor_wall = asyncio.run(crowd(port, [_http("GET", "/healthz", "")
+                                                     for _ in tokens]))
         reads, read_wall = asyncio.run(crowd(port, [_http("GET", slots_path, token)
                                                     for token in tokens]))
         bookings, wall = asyncio.run(crowd(port, [
@@ -249,6 +253,7 @@ def main() -> int:
         server.wait(timeout=30)
     print(f"flash crowd: {args.clients} patients, {SLOTS} slots, {args.workers} server "
           f"workers, PostgreSQL, loopback")
+    report("floor: GET /healthz", floor, floor_wall)
     yardstick = report("yardstick: read free slots", reads, read_wall)
     p99 = report("booking at release", bookings, wall)
     won = [answer for answer in bookings if answer.status == 201]

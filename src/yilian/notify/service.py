@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from yilian.auth.models import Role, User
@@ -167,17 +167,22 @@ def recipient_user_ids(
     session: Session, *, institution_ids: Sequence[int], user_ids: Sequence[int]
 ) -> list[int]:
     """The users an event reaches: the named active users, or else the institutions' staff."""
+    statement = _recipients(institution_ids=institution_ids, user_ids=user_ids)
+    return [] if statement is None else list(session.scalars(statement))
+
+
+def _recipients(
+    *, institution_ids: Sequence[int], user_ids: Sequence[int]
+) -> Select[int] | None:
     statement = select(User.id).where(User.is_active.is_(True)).order_by(User.id)
     if user_ids:
-        statement = statement.where(User.id.in_(set(user_ids)))
-    else:
-        if not institution_ids:
-            return []
-        statement = statement.where(
-            User.institution_id.in_(set(institution_ids)),
-            User.role.in_(STAFF_RECIPIENT_ROLES),
-        )
-    return list(session.scalars(statement))
+        return statement.where(User.id.in_(set(user_ids)))
+    if not institution_ids:
+        return None
+    return statement.where(
+        User.institution_id.in_(set(institution_ids)),
+        User.role.in_(STAFF_RECIPIENT_ROLES),
+    )
 
 
 def _matching_subscriptions(
@@ -222,15 +227,24 @@ def publish(
     )
     session.add(notification)
     session.flush()
-    recipients = recipient_user_ids(session, institution_ids=institution_ids, user_ids=user_ids)
     now = notification.created_at
+    chosen = _recipients(institution_ids=institution_ids, user_ids=user_ids)
+    recipients: list[int] = []
     # Bulk inserts: the notification's own row is audited; its fan-out is its detail.
-    if recipients:
-        session.execute(
-            insert(InboxItem),
-            [{"user_id": u, "notification_id": notification.id, "created_at": now}
-             for u in recipients],
-        )
+    if chosen is not None and settings.smtp_host:  # the ids are needed for the emails too
+        recipients = list(session.scalars(chosen))
+        if recipients:
+            session.execute(
+                insert(InboxItem),
+                [{"user_id": u, "notification_id": notification.id, "created_at": now}
+                 for u in recipients],
+            )
+    elif chosen is not None:  # inbox items only: chosen and written in one statement
+        session.execute(insert(InboxItem).from_select(
+            ["user_id", "notification_id", "created_at"],
+            chosen.with_only_columns(User.id, literal(notification.id),
+                                     literal(now, InboxItem.created_at.type)),
+        ))
     messages: list[dict[str, Any]] = []
     for subscription in _matching_subscriptions(
         session, institution_ids=institution_ids, kind=kind

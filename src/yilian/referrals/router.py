@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, UploadFile
+from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from yilian.auth.permissions import Action, Principal
 from yilian.db import utcnow
-from yilian.deps import AppSettings, CurrentPrincipal, DbSession, RequirePermission
+from yilian.deps import SAFE_METHODS, AppSettings, CurrentPrincipal, DbSession, RequirePermission
 from yilian.errors import InvalidInput
 from yilian.patients import service as patients
 from yilian.referrals import booking, care, rules
@@ -51,9 +51,11 @@ Offset = Annotated[int, Query(ge=0, le=LARGEST_KEY)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-def _current_referral(referral_id: Key, session: DbSession,
-                      principal: CurrentPrincipal) -> Referral:
-    return referrals.get_or_raise(session, principal, referral_id=referral_id)
+def _current_referral(referral_id: Key, session: DbSession, principal: CurrentPrincipal,
+                      request: Request) -> Referral:
+    # A POST acts on the referral: read it locked once, for the whole step.
+    return referrals.get_or_raise(session, principal, referral_id=referral_id,
+                                  for_update=request.method not in SAFE_METHODS)
 
 
 CurrentReferral = Annotated[Referral, Depends(_current_referral)]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, event, func, or_, select
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.exc import StaleDataError
 
 from yilian.audit import service as audit
@@ -201,10 +201,30 @@ def get(session: Session, *, referral_id: int) -> Referral | None:
     return session.get(Referral, referral_id)
 
 
-def get_or_raise(session: Session, principal: Principal, *, referral_id: int) -> Referral:
-    """A referral the principal may see (404 otherwise); the read is audited."""
+_LOCKED = "referrals_locked"  # session.info: ids of referrals locked in this transaction
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # committed or rolled back: every lock is gone
+        session.info.pop(_LOCKED, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_locks_on_rollback(session: Session, _previous: SessionTransaction) -> None:
+    session.info.pop(_LOCKED, None)  # a savepoint's rollback may give back its row locks
+
+
+def get_or_raise(session: Session, principal: Principal, *, referral_id: int,
+                 for_update: bool = False) -> Referral:
+    """A referral the principal may see (404 otherwise); the read is audited.
+
+    ``for_update`` reads it locked for the transaction (a route about to act on it), so the
+    step's own :func:`lock` need not read it a second time.
+    """
     authorize(principal, Action.REFERRAL_READ)
-    referral = session.get(Referral, referral_id)
+    referral = (_locked(session, referral_id) if for_update
+                else session.get(Referral, referral_id))
     if referral is None or not can_see(principal, referral):
         raise NotFound("转诊", "Referral", referral_id)
     audit.record(session, action="referral.read", entity_type="referral",
@@ -298,13 +318,26 @@ def check_side(principal: Principal, referral: Referral, side: Side) -> None:
 
 
 def lock(session: Session, *, referral_id: int) -> Referral:
-    """The referral, re-read and locked for this transaction (``FOR UPDATE``)."""
+    """The referral, re-read and locked for this transaction (``FOR UPDATE``); read once per
+    transaction: locked, nobody else can have changed it since."""
+    referral = _locked(session, referral_id)
+    if referral is None:
+        raise NotFound("转诊", "Referral", referral_id)
+    return referral
+
+
+def _locked(session: Session, referral_id: int) -> Referral | None:
+    locked: set[int] = session.info.setdefault(_LOCKED, set())
+    if referral_id in locked:
+        held = session.get(Referral, referral_id)  # from the identity map, no round trip
+        if held is not None:
+            return held
     referral = session.scalars(
         select(Referral).where(Referral.id == referral_id).with_for_update()
         .execution_options(populate_existing=True)
     ).first()
-    if referral is None:
-        raise NotFound("转诊", "Referral", referral_id)
+    if referral is not None:
+        locked.add(referral_id)
     return referral
 
 
@@ -341,17 +374,18 @@ def transition(
         setattr(current, name, value)
     if before in AWAITING_ANSWER and after not in AWAITING_ANSWER:
         current.responded_at = current.responded_at or utcnow()
-    recorded = record_event(session, referral=current, kind=EventKind.TRANSITION,
-                            principal=principal, action=action.value, from_status=before,
-                            to_status=after, reason=reason, note=note, acting_for=side)
-    if after in ENDED_WITHOUT_CARE:
-        end_sharing(session, referral=current)
-    try:
+    try:  # the versioned UPDATE first: a twin request that won meanwhile makes this a 409
         session.flush()
     except StaleDataError:
         raise Conflict("version_conflict", "转诊已被他人修改，请刷新后重试",
                        "Someone else changed the referral meanwhile; reload and try again"
                        ) from None
+    recorded = record_event(session, referral=current, kind=EventKind.TRANSITION,
+                            principal=principal, action=action.value, from_status=before,
+                            to_status=after, reason=reason, note=note, acting_for=side)
+    if after in ENDED_WITHOUT_CARE:
+        end_sharing(session, referral=current)
+    session.flush()
     return recorded
 
 
