@@ -129,7 +129,7 @@ def can_view(session: Session, principal: Principal, person: Person) -> bool:
                                            "now": utcnow()}))
 
 
-def _can_view_statement() -> Select[tuple[bool]]:
+def _can_view_statement() -> Select[bool]:
     """One round trip for :func:`can_view`: the lineage (a recursive walk down the merges)
     and both ways of seeing it. Built once; only its parameters change."""
     lineage = select(Person.id).where(Person.id == bindparam("person_id")).cte(
@@ -340,7 +340,7 @@ def share_person(
             f"患者 {person.id} 已合并至 {person.merged_into_id}，请对后者操作",
             f"Patient {person.id} was merged into {person.merged_into_id}; act on that one",
         )
-    registry.get_institution_or_raise(session, institution_id=data.institution_id)
+    registry.check_institution_exists(session, institution_id=data.institution_id)
     if data.expires_at is not None and data.expires_at <= utcnow():
         raise InvalidInput(
             "share_expired", "授权截止时间已过", "The sharing would already have expired"
@@ -378,15 +378,16 @@ def revoke_share(
         if not can_view(session, principal, person):
             raise NotFound("患者", "Patient", person.id)
     share = session.get(PatientShare, share_id)
-    if share is None or share.person_id not in lineage_ids(session, person):
+    if share is None or (share.person_id != person.id
+                         and share.person_id not in lineage_ids(session, person)):
         raise NotFound("授权", "Share", share_id)
     if share.revoked_at is not None:
         raise Conflict("share_revoked", "该授权已撤销", "This share was already revoked")
-    holders = {record.institution_id for record in person.records}
     if (
         principal is not None
         and scope_of(principal, Action.PATIENT_SHARE) is Scope.OWN
-        and not (holders | {share.institution_id}) & principal.institution_ids
+        and not ({record.institution_id for record in person.records}
+                 | {share.institution_id}) & principal.institution_ids
     ):
         raise PermissionDenied(
             "只有登记了该患者的机构或被授权机构才能撤销授权",

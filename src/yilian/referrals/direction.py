@@ -25,5 +25,8 @@ def direction_between(
     session: Session, *, origin: Institution, target: Institution
 ) -> Direction:
     """The derived direction of a referral from ``origin`` to ``target``."""
-    return rules.derive_direction(place_of(session, institution=origin),
-                                  place_of(session, institution=target))
+    leads = agreements.led_members_by_lead(session, institution_ids=[origin.id, target.id],
+                                           on=utcnow().date(), types=DIRECTING_AGREEMENTS)
+    return rules.derive_direction(
+        *(rules.Place(place.id, place.level, place.parent_id, leads[place.id])
+          for place in (origin, target)))

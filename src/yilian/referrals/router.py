@@ -88,13 +88,11 @@ def summary_of(referral: Referral, patient_name: str = "") -> ReferralSummary:
 
 def read_of(session: DbSession, referral: Referral) -> ReferralRead:
     """A referral in full: timeline, clock times and their targets, documents."""
-    shown = ReferralRead.model_validate(referral)
+    shown = ReferralRead.model_validate(referral)  # its timeline and clock times included
     person = patients.current_person(session, person_id=referral.person_id)
     return shown.model_copy(update={
         "patient_name": person.name if person else "",
         "overdue": rules.is_overdue(referral.status, referral.response_due_at, utcnow()),
-        "events": [EventRead.model_validate(e) for e in referral.events],
-        "clocks": [ClockRead.model_validate(c) for c in referral.clocks],
         "intervals": [IntervalRead(name=r.target.name, minutes=r.minutes,
                                    limit_minutes=r.target.limit_minutes, met=r.met)
                       for r in care.intervals(referral)],

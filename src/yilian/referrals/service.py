@@ -127,6 +127,7 @@ def create(
         consent_note=data.consent_note,
         status=TaskStatus.DRAFT if data.draft else TaskStatus.REQUESTED,
         based_on_id=data.based_on_id,
+        events=[], clocks=[],  # known to be empty: no query to find that out after the flush
     )
     if not data.draft:
         _start_clock(settings, referral, now)

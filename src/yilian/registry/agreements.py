@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import BindParameter, Select, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from yilian.errors import Conflict, InvalidInput, NotFound
@@ -128,23 +128,45 @@ def led_members(
 ) -> frozenset[int]:
     """Institutions bound as members by an agreement of these types that this one leads and
     that is in force on ``on`` (one query of ids; no agreement objects)."""
+    return led_members_by_lead(session, institution_ids=[institution_id], on=on,
+                               types=types)[institution_id]
+
+
+def led_members_by_lead(
+    session: Session, *, institution_ids: Collection[int], on: date,
+    types: Collection[AgreementType],
+) -> dict[int, frozenset[int]]:
+    """:func:`led_members` of several institutions at once, in one round trip."""
+    found: dict[int, set[int]] = {institution_id: set() for institution_id in institution_ids}
+    rows = session.execute(_LED_MEMBERS, {"leads": sorted(found), "types": sorted(types),
+                                          "on": on})
+    for lead_id, member_id in rows:
+        found[lead_id].add(member_id)
+    return {institution_id: frozenset(ids) for institution_id, ids in found.items()}
+
+
+def _led_members_statement() -> Select[int, int]:
     lead = aliased(AgreementParty)
     member = aliased(AgreementParty)
-    rows = session.scalars(
-        select(member.institution_id)
+    on: BindParameter[date] = bindparam("on", type_=Agreement.start_date.type)
+    return (
+        select(lead.institution_id, member.institution_id)
         .join(Agreement, Agreement.id == member.agreement_id)
         .join(lead, lead.agreement_id == Agreement.id)
         .where(
-            lead.institution_id == institution_id,
+            lead.institution_id.in_(bindparam("leads", expanding=True)),
             lead.role == PartyRole.LEAD,
             member.role == PartyRole.MEMBER,
-            Agreement.type.in_(list(types)),
+            Agreement.type.in_(bindparam("types", expanding=True)),
             Agreement.status == AgreementStatus.ACTIVE,
             Agreement.start_date <= on,
             or_(Agreement.end_date.is_(None), Agreement.end_date >= on),
         )
     )
-    return frozenset(rows)
+
+
+# Built once: every referral asks it of both its institutions.
+_LED_MEMBERS = _led_members_statement()
 
 
 def partner_ids(
