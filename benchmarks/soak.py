@@ -385,7 +385,18 @@ def main() -> int:
     rate, latencies = ceiling
     print(f"  yardstick, same clients and server, GET /api/v1/auth/me: {rate:.1f} req/s, "
           f"p50 {percentile(latencies, 0.5):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms")
+    print(little_bound(args.clients, 300, rate))
     return 0 if met else 1
+
+
+def little_bound(clients: int, target_ms: float, cheapest_rate: float) -> str:
+    """What the latency target asks of throughput (Little's law), beside what the cheapest
+    authenticated endpoint manages: clients that send again as soon as answered wait, on
+    average, clients / throughput, whatever the server does."""
+    needed = clients / (target_ms / 1000)
+    return (f"  Little's law: {clients} clients that never pause wait {clients} / throughput "
+            f"on average, so p99 <= {target_ms:.0f} ms needs more than {needed:.0f} req/s; "
+            f"the cheapest authenticated endpoint alone manages {cheapest_rate:.0f} req/s here")
 
 
 if __name__ == "__main__":
