@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, literal, select, update
+from sqlalchemy import Select, bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from yilian.auth.models import Role, User
@@ -185,19 +185,21 @@ def _recipients(
     )
 
 
+# Built once: every event published asks it.
+_SUBSCRIPTIONS = (
+    select(WebhookSubscription)
+    .where(WebhookSubscription.institution_id.in_(bindparam("institutions", expanding=True)),
+           WebhookSubscription.is_active.is_(True))
+    .order_by(WebhookSubscription.id)
+)
+
+
 def _matching_subscriptions(
     session: Session, *, institution_ids: Sequence[int], kind: str
 ) -> list[WebhookSubscription]:
     if not institution_ids:
         return []
-    candidates = session.scalars(
-        select(WebhookSubscription)
-        .where(
-            WebhookSubscription.institution_id.in_(set(institution_ids)),
-            WebhookSubscription.is_active.is_(True),
-        )
-        .order_by(WebhookSubscription.id)
-    )
+    candidates = session.scalars(_SUBSCRIPTIONS, {"institutions": sorted(set(institution_ids))})
     return [s for s in candidates if kind_matches(parse_kinds(s.kinds), kind)]
 
 

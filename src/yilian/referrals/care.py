@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from yilian.audit import service as audit
@@ -106,9 +106,13 @@ def attach_document(session: Session, settings: Settings, principal: Principal, 
 
 def list_documents(session: Session, *, referral: Referral) -> Sequence[ReferralDocument]:
     """The referral's documents (without their content), oldest first."""
-    return session.scalars(select(ReferralDocument)
-                           .where(ReferralDocument.referral_id == referral.id)
-                           .order_by(ReferralDocument.id)).all()
+    return session.scalars(_DOCUMENTS, {"referral_id": referral.id}).all()
+
+
+# Built once: every referral shown lists its documents.
+_DOCUMENTS = (select(ReferralDocument)
+              .where(ReferralDocument.referral_id == bindparam("referral_id"))
+              .order_by(ReferralDocument.id))
 
 
 def read_document(session: Session, *, referral: Referral, document_id: int) -> ReferralDocument:

@@ -83,6 +83,9 @@ def record_event(
     """Append one step to the referral's timeline and say who should hear of it: the side
     other than ``acting_for`` (or ``audience`` when given, e.g. a department head)."""
     context = audit.context_of(session)
+    # Read the timeline before the new entry joins the session: loading it afterwards would
+    # flush the entry on its own first, and the notification below flushes it anyway.
+    timeline = referral.events
     event = ReferralEvent(
         referral_id=referral.id,
         kind=kind,
@@ -96,7 +99,7 @@ def record_event(
         note=note,
     )
     session.add(event)
-    referral.events.append(event)
+    timeline.append(event)
     if audience is None:
         side = acting_for or actor_side(referral, principal)
         other = Side.RECEIVER if side is Side.REFERRER else Side.REFERRER

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, event, func, or_, select
+from sqlalchemy import Select, and_, bindparam, event, func, or_, select
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -333,13 +333,15 @@ def _locked(session: Session, referral_id: int) -> Referral | None:
         held = session.get(Referral, referral_id)  # from the identity map, no round trip
         if held is not None:
             return held
-    referral = session.scalars(
-        select(Referral).where(Referral.id == referral_id).with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
+    referral = session.scalars(_LOCK, {"referral_id": referral_id}).first()
     if referral is not None:
         locked.add(referral_id)
     return referral
+
+
+# Built once: every step of every referral runs it.
+_LOCK = (select(Referral).where(Referral.id == bindparam("referral_id")).with_for_update()
+         .execution_options(populate_existing=True))
 
 
 def transition(
