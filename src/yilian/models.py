@@ -5,6 +5,7 @@ from yilian.audit.models import AuditEvent
 from yilian.auth.models import LoginAttempt, RecoveryCode, User, UserTotp, WebSession
 from yilian.consultations.models import Consultation  # its module holds every table of it
 from yilian.db import Base
+from yilian.idempotency import IdempotentRequest
 from yilian.notify.models import (
     InboxItem,
     Notification,
@@ -79,6 +80,7 @@ __all__ = [
     "Department",
     "DiagnosticReport",
     "Encounter",
+    "IdempotentRequest",
     "ImagingStudy",
     "InboxItem",
     "Institution",

@@ -37,6 +37,7 @@ _MARKS_KEY = "audit_savepoints"  # savepoint -> how many records were pending wh
 _NOT_AUDITED = frozenset({
     "audit_event", "login_attempt", "web_session", "alembic_version",
     "totp_recovery_code",  # audited explicitly: created as a set, used as auth.totp.recovery
+    "idempotent_request",  # a kept answer: the change it reports is audited, a replay too
 })
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
+from yilian import idempotency
 from yilian.auth.permissions import Action, Principal
 from yilian.db import utcnow
 from yilian.deps import SAFE_METHODS, AppSettings, CurrentPrincipal, DbSession, RequirePermission
 from yilian.errors import InvalidInput
+from yilian.idempotency import IdempotencyKey
 from yilian.patients import service as patients
 from yilian.referrals import booking, care, rules
 from yilian.referrals import service as referrals
@@ -103,9 +105,14 @@ def read_of(session: DbSession, referral: Referral) -> ReferralRead:
 
 @router.post("", response_model=ReferralRead, status_code=201)
 def create_referral(body: ReferralCreate, session: DbSession, settings: AppSettings,
-                    principal: Writer) -> ReferralRead:
+                    principal: Writer, keyed: IdempotencyKey) -> ReferralRead | JSONResponse:
     """Refer a patient (consent required); sent at once unless ``draft``."""
-    return read_of(session, referrals.create(session, settings, principal, data=body))
+
+    def made() -> ReferralRead:
+        return read_of(session, referrals.create(session, settings, principal, data=body))
+
+    return idempotency.answer(session, principal, keyed, made, status_code=201,
+                              patient_id=body.person_id)
 
 
 @router.get("", response_model=Page[ReferralSummary])
@@ -136,48 +143,74 @@ def read_referral(referral: CurrentReferral, session: DbSession) -> ReferralRead
 
 
 @router.post("/{referral_id}/submit", response_model=ReferralRead)
-def submit(referral: CurrentReferral, version: IfMatch, session: DbSession, settings: AppSettings,
-           principal: Writer) -> ReferralRead:
+def submit(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
+           settings: AppSettings, principal: Writer) -> ReferralRead | JSONResponse:
     """Send a draft."""
-    referrals.submit(session, settings, principal, referral=referral, expected_version=version)
-    return read_of(session, referral)
+
+    def step() -> ReferralRead:
+        referrals.submit(session, settings, principal, referral=referral, expected_version=version)
+        return read_of(session, referral)
+
+    return idempotency.answer(session, principal, keyed, step,
+                              patient_id=referral.person_id)
 
 
 @router.post("/{referral_id}/receive", response_model=ReferralRead)
-def receive(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
-            body: ActionBody | None = None) -> ReferralRead:
+def receive(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
+            principal: Responder, body: ActionBody | None = None) -> ReferralRead | JSONResponse:
     """The receiving side has seen the referral."""
-    referrals.transition(session, principal, referral=referral,
-                         action=ReferralAction.RECEIVE, expected_version=version,
-                         note=body.note if body else "")
-    return read_of(session, referral)
+
+    def step() -> ReferralRead:
+        referrals.transition(session, principal, referral=referral,
+                             action=ReferralAction.RECEIVE, expected_version=version,
+                             note=body.note if body else "")
+        return read_of(session, referral)
+
+    return idempotency.answer(session, principal, keyed, step,
+                              patient_id=referral.person_id)
 
 
 @router.post("/{referral_id}/accept", response_model=ReferralRead)
-def accept(referral: CurrentReferral, version: IfMatch, session: DbSession, settings: AppSettings,
-           principal: Responder, body: ActionBody | None = None) -> ReferralRead:
+def accept(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
+           settings: AppSettings, principal: Responder, body: ActionBody | None = None
+          ) -> ReferralRead | JSONResponse:
     """Take the patient: the patient's records are shared with the receiving institution."""
-    referrals.accept(session, settings, principal, referral=referral,
-                     note=body.note if body else "", expected_version=version)
-    return read_of(session, referral)
+
+    def step() -> ReferralRead:
+        referrals.accept(session, settings, principal, referral=referral,
+                         note=body.note if body else "", expected_version=version)
+        return read_of(session, referral)
+
+    return idempotency.answer(session, principal, keyed, step,
+                              patient_id=referral.person_id)
 
 
 @router.post("/{referral_id}/decline", response_model=ReferralRead)
-def decline(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
-            body: ActionBody) -> ReferralRead:
+def decline(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
+            principal: Responder, body: ActionBody) -> ReferralRead | JSONResponse:
     """Decline, with the reason the referrer will read."""
-    referrals.decline(session, principal, referral=referral, reason=body.reason,
-                      expected_version=version)
-    return read_of(session, referral)
+
+    def step() -> ReferralRead:
+        referrals.decline(session, principal, referral=referral, reason=body.reason,
+                          expected_version=version)
+        return read_of(session, referral)
+
+    return idempotency.answer(session, principal, keyed, step,
+                              patient_id=referral.person_id)
 
 
 @router.post("/{referral_id}/advise", response_model=ReferralRead)
-def advise(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
-           body: AdviceBody) -> ReferralRead:
+def advise(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
+           principal: Responder, body: AdviceBody) -> ReferralRead | JSONResponse:
     """Answer with advice instead of taking the patient (Advice & Guidance)."""
-    referrals.advise(session, principal, referral=referral, advice=body.advice,
-                     expected_version=version)
-    return read_of(session, referral)
+
+    def step() -> ReferralRead:
+        referrals.advise(session, principal, referral=referral, advice=body.advice,
+                         expected_version=version)
+        return read_of(session, referral)
+
+    return idempotency.answer(session, principal, keyed, step,
+                              patient_id=referral.person_id)
 
 
 @router.post("/{referral_id}/refer-after-advice", response_model=ReferralRead, status_code=201)
@@ -189,60 +222,91 @@ def refer_after_advice(referral: CurrentReferral, session: DbSession, settings: 
 
 
 @router.post("/{referral_id}/book", response_model=ReferralRead)
-def book(referral: CurrentReferral, version: IfMatch, session: DbSession,
-         principal: CurrentPrincipal, body: BookingBody) -> ReferralRead:
+def book(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
+         principal: CurrentPrincipal, body: BookingBody) -> ReferralRead | JSONResponse:
     """Record the appointment or the bed (receiving side); once accepted, the referring side
     may book a free clinic slot (``slot_id``) of the receiving department."""
-    booking.book(session, principal, referral=referral, data=body,
-                   expected_version=version)
-    return read_of(session, referral)
+
+    def step() -> ReferralRead:
+        booking.book(session, principal, referral=referral, data=body,
+                       expected_version=version)
+        return read_of(session, referral)
+
+    return idempotency.answer(session, principal, keyed, step,
+                              patient_id=referral.person_id)
 
 
 @router.post("/{referral_id}/arrive", response_model=ReferralRead)
-def arrive(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
-           body: ActionBody | None = None) -> ReferralRead:
+def arrive(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
+           principal: Responder, body: ActionBody | None = None) -> ReferralRead | JSONResponse:
     """The patient arrived or was admitted (the referrer is told)."""
-    referrals.arrive(session, principal, referral=referral, note=body.note if body else "",
-                     expected_version=version)
-    return read_of(session, referral)
+
+    def step() -> ReferralRead:
+        referrals.arrive(session, principal, referral=referral, note=body.note if body else "",
+                         expected_version=version)
+        return read_of(session, referral)
+
+    return idempotency.answer(session, principal, keyed, step,
+                              patient_id=referral.person_id)
 
 
 @router.post("/{referral_id}/complete", response_model=ReferralRead)
-def complete(referral: CurrentReferral, version: IfMatch, session: DbSession,
-             settings: AppSettings, principal: Responder,
-             body: CompletionBody) -> ReferralRead:
+def complete(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch,
+             session: DbSession, settings: AppSettings, principal: Responder, body: CompletionBody
+            ) -> ReferralRead | JSONResponse:
     """Return the outcome or discharge summary and follow-up plan to the referrer."""
-    referrals.complete(session, settings, principal, referral=referral, data=body,
-                       expected_version=version)
-    return read_of(session, referral)
+
+    def step() -> ReferralRead:
+        referrals.complete(session, settings, principal, referral=referral, data=body,
+                           expected_version=version)
+        return read_of(session, referral)
+
+    return idempotency.answer(session, principal, keyed, step,
+                              patient_id=referral.person_id)
 
 
 @router.post("/{referral_id}/refer-down", response_model=ReferralRead, status_code=201)
-def refer_down(referral: CurrentReferral, session: DbSession, settings: AppSettings,
-               principal: Writer, body: DownReferralBody | None = None) -> ReferralRead:
+def refer_down(keyed: IdempotencyKey, referral: CurrentReferral, session: DbSession,
+               settings: AppSettings, principal: Writer, body: DownReferralBody | None = None
+              ) -> ReferralRead | JSONResponse:
     """After discharge, refer the patient back down carrying the follow-up plan."""
-    made = referrals.refer_down(session, settings, principal, referral=referral,
-                                data=body or DownReferralBody())
-    return read_of(session, made)
+
+    def step() -> ReferralRead:
+        made = referrals.refer_down(session, settings, principal, referral=referral,
+                                    data=body or DownReferralBody())
+        return read_of(session, made)
+
+    return idempotency.answer(session, principal, keyed, step, status_code=201,
+                              patient_id=referral.person_id)
 
 
 @router.post("/{referral_id}/cancel", response_model=ReferralRead)
-def cancel(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Writer,
-           body: ActionBody | None = None) -> ReferralRead:
+def cancel(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
+           principal: Writer, body: ActionBody | None = None) -> ReferralRead | JSONResponse:
     """Withdraw the referral (referring side)."""
-    referrals.cancel(session, principal, referral=referral, reason=body.reason if body else "",
-                     expected_version=version)
-    return read_of(session, referral)
+
+    def step() -> ReferralRead:
+        referrals.cancel(session, principal, referral=referral, reason=body.reason if body else "",
+                         expected_version=version)
+        return read_of(session, referral)
+
+    return idempotency.answer(session, principal, keyed, step,
+                              patient_id=referral.person_id)
 
 
 @router.post("/{referral_id}/fail", response_model=ReferralRead)
-def fail(referral: CurrentReferral, version: IfMatch, session: DbSession, principal: Responder,
-         body: ActionBody) -> ReferralRead:
+def fail(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
+         principal: Responder, body: ActionBody) -> ReferralRead | JSONResponse:
     """The patient did not come, or the referral expired."""
-    referrals.transition(session, principal, referral=referral,
-                         action=ReferralAction.FAIL, reason=body.reason,
-                         expected_version=version)
-    return read_of(session, referral)
+
+    def step() -> ReferralRead:
+        referrals.transition(session, principal, referral=referral,
+                             action=ReferralAction.FAIL, reason=body.reason,
+                             expected_version=version)
+        return read_of(session, referral)
+
+    return idempotency.answer(session, principal, keyed, step,
+                              patient_id=referral.person_id)
 
 
 @router.post("/{referral_id}/notes", response_model=EventRead, status_code=201)
