@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import Iterator
 from datetime import date
@@ -27,7 +28,7 @@ from tests.factories import (
 )
 from yilian import backup, migrate
 from yilian.audit import service as audit
-from yilian.audit.models import AuditEvent
+from yilian.audit.models import AuditEvent, AuditOutcome
 from yilian.auth.models import Role
 from yilian.cli import app
 from yilian.config import Settings, get_settings
@@ -159,7 +160,12 @@ def test_round_trip_restores_every_row_of_every_table_and_refuses_damage_and_ove
     again = runner.invoke(app, ["db", "restore", str(archive)])
     assert again.exit_code != 0
     assert "--force" in again.output and len(again.output.strip().splitlines()) == 1
-    assert all_rows(target_url)["audit_event"][-1] == restore_record  # untouched
+    # Nothing replaced; the refusal itself is on the trail of the database it was aimed at.
+    *kept, refusal = all_rows(target_url)["audit_event"]
+    assert kept[-1] == restore_record
+    assert refusal[actions["action"]] == "db.restore"
+    assert refusal[actions["outcome"]] == AuditOutcome.FAILED
+    assert json.loads(refusal[actions["detail"]])["refused"] == "restore_target_not_empty"
 
     assert "warning" not in restored_run.output
     # Restored on a server with another field key: it says which keys the data needs.

@@ -47,10 +47,11 @@ from typing import Any
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from yilian import migrate
 from yilian.audit import service as audit
+from yilian.audit.models import AuditOutcome
 from yilian.db import is_sqlite, make_engine, make_sessionmaker, transaction, utcnow
 from yilian.errors import InvalidInput
 
@@ -361,14 +362,35 @@ def _pg_dump(database_url: str, payload: Path) -> dict[str, Any]:
     return manifest
 
 
-def _audit(database_url: str, action: str, detail: dict[str, Any]) -> None:
+def _audit(database_url: str, action: str, detail: dict[str, Any],
+           outcome: AuditOutcome = AuditOutcome.SUCCESS) -> None:
     engine = make_engine(database_url)
     try:
         with transaction(make_sessionmaker(engine)) as session:
             audit.bind(session, audit.AuditContext(actor=f"cli:{getpass.getuser()}"))
-            audit.record(session, action=action, entity_type="database", detail=detail)
+            audit.record(session, action=action, entity_type="database", detail=detail,
+                         outcome=outcome)
     finally:
         engine.dispose()
+
+
+def _audit_refused_restore(database_url: str, path: Path, error: BackupError) -> None:
+    """Record a refused restore in the database it was aimed at, when that one exists and
+    keeps a trail (a missing one is not created for it, an empty one has no trail yet)."""
+    if is_sqlite(database_url) and not Path(make_url(database_url).database or "").is_file():
+        return
+    try:
+        engine = make_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                keeps_trail = inspect(connection).has_table("audit_event")
+        finally:
+            engine.dispose()
+        if keeps_trail:
+            _audit(database_url, "db.restore", {"file": str(path), "refused": error.code},
+                   outcome=AuditOutcome.FAILED)
+    except SQLAlchemyError:  # not there, or not reachable: the refusal itself still stands
+        return
 
 
 # --- verify -------------------------------------------------------------------------------
@@ -479,8 +501,17 @@ def _refuse_non_empty(database_url: str) -> BackupError:
 def restore(
     database_url: str, path: Path, *, force: bool = False, upgrade: bool = False
 ) -> RestoreReport:
-    """Restore the archive into the database, all or nothing; audited in the restored one."""
+    """Restore the archive into the database, all or nothing; audited in the restored one
+    (a refusal in the database it was aimed at, when that one keeps a trail)."""
     path = path.resolve()
+    try:
+        return _restore(database_url, path, force=force, upgrade=upgrade)
+    except BackupError as error:
+        _audit_refused_restore(database_url, path, error)
+        raise
+
+
+def _restore(database_url: str, path: Path, *, force: bool, upgrade: bool) -> RestoreReport:
     with open_archive(path) as archive:
         manifest = archive.manifest
         backend = "sqlite" if is_sqlite(database_url) else "postgresql"
