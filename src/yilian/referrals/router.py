@@ -7,6 +7,7 @@ Every read is audited by the service; writes are audited with their transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
@@ -17,7 +18,7 @@ from yilian.auth.permissions import Action, Principal
 from yilian.db import utcnow
 from yilian.deps import SAFE_METHODS, AppSettings, CurrentPrincipal, DbSession, RequirePermission
 from yilian.errors import InvalidInput
-from yilian.idempotency import IdempotencyKey
+from yilian.idempotency import IdempotencyKey, Keyed
 from yilian.patients import service as patients
 from yilian.referrals import booking, care, rules
 from yilian.referrals import service as referrals
@@ -103,16 +104,30 @@ def read_of(session: DbSession, referral: Referral) -> ReferralRead:
     })
 
 
+def _step(keyed: Keyed, session: DbSession, principal: Principal, referral: Referral,
+          act: Callable[[], object]) -> ReferralRead | JSONResponse:
+    """Take a step on the referral and show it; a keyed retry gets the first answer."""
+
+    def step() -> ReferralRead:
+        act()
+        return read_of(session, referral)
+
+    return idempotency.answer(session, principal, keyed, step, patient_id=referral.person_id)
+
+
+def _made(keyed: Keyed, session: DbSession, principal: Principal, person_id: int,
+          make: Callable[[], Referral]) -> ReferralRead | JSONResponse:
+    """Make a referral and show it (201); a keyed retry gets the first answer, not a twin."""
+    return idempotency.answer(session, principal, keyed, lambda: read_of(session, make()),
+                              status_code=201, patient_id=person_id)
+
+
 @router.post("", response_model=ReferralRead, status_code=201)
 def create_referral(body: ReferralCreate, session: DbSession, settings: AppSettings,
                     principal: Writer, keyed: IdempotencyKey) -> ReferralRead | JSONResponse:
     """Refer a patient (consent required); sent at once unless ``draft``."""
-
-    def made() -> ReferralRead:
-        return read_of(session, referrals.create(session, settings, principal, data=body))
-
-    return idempotency.answer(session, principal, keyed, made, status_code=201,
-                              patient_id=body.person_id)
+    return _made(keyed, session, principal, body.person_id,
+                 lambda: referrals.create(session, settings, principal, data=body))
 
 
 @router.get("", response_model=Page[ReferralSummary])
@@ -146,28 +161,17 @@ def read_referral(referral: CurrentReferral, session: DbSession) -> ReferralRead
 def submit(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
            settings: AppSettings, principal: Writer) -> ReferralRead | JSONResponse:
     """Send a draft."""
-
-    def step() -> ReferralRead:
-        referrals.submit(session, settings, principal, referral=referral, expected_version=version)
-        return read_of(session, referral)
-
-    return idempotency.answer(session, principal, keyed, step,
-                              patient_id=referral.person_id)
+    return _step(keyed, session, principal, referral, lambda: referrals.submit(
+        session, settings, principal, referral=referral, expected_version=version))
 
 
 @router.post("/{referral_id}/receive", response_model=ReferralRead)
 def receive(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
             principal: Responder, body: ActionBody | None = None) -> ReferralRead | JSONResponse:
     """The receiving side has seen the referral."""
-
-    def step() -> ReferralRead:
-        referrals.transition(session, principal, referral=referral,
-                             action=ReferralAction.RECEIVE, expected_version=version,
-                             note=body.note if body else "")
-        return read_of(session, referral)
-
-    return idempotency.answer(session, principal, keyed, step,
-                              patient_id=referral.person_id)
+    return _step(keyed, session, principal, referral, lambda: referrals.transition(
+        session, principal, referral=referral, action=ReferralAction.RECEIVE,
+        expected_version=version, note=body.note if body else ""))
 
 
 @router.post("/{referral_id}/accept", response_model=ReferralRead)
@@ -175,50 +179,34 @@ def accept(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, s
            settings: AppSettings, principal: Responder, body: ActionBody | None = None
           ) -> ReferralRead | JSONResponse:
     """Take the patient: the patient's records are shared with the receiving institution."""
-
-    def step() -> ReferralRead:
-        referrals.accept(session, settings, principal, referral=referral,
-                         note=body.note if body else "", expected_version=version)
-        return read_of(session, referral)
-
-    return idempotency.answer(session, principal, keyed, step,
-                              patient_id=referral.person_id)
+    return _step(keyed, session, principal, referral, lambda: referrals.accept(
+        session, settings, principal, referral=referral, note=body.note if body else "",
+        expected_version=version))
 
 
 @router.post("/{referral_id}/decline", response_model=ReferralRead)
 def decline(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
             principal: Responder, body: ActionBody) -> ReferralRead | JSONResponse:
     """Decline, with the reason the referrer will read."""
-
-    def step() -> ReferralRead:
-        referrals.decline(session, principal, referral=referral, reason=body.reason,
-                          expected_version=version)
-        return read_of(session, referral)
-
-    return idempotency.answer(session, principal, keyed, step,
-                              patient_id=referral.person_id)
+    return _step(keyed, session, principal, referral, lambda: referrals.decline(
+        session, principal, referral=referral, reason=body.reason, expected_version=version))
 
 
 @router.post("/{referral_id}/advise", response_model=ReferralRead)
 def advise(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
            principal: Responder, body: AdviceBody) -> ReferralRead | JSONResponse:
     """Answer with advice instead of taking the patient (Advice & Guidance)."""
-
-    def step() -> ReferralRead:
-        referrals.advise(session, principal, referral=referral, advice=body.advice,
-                         expected_version=version)
-        return read_of(session, referral)
-
-    return idempotency.answer(session, principal, keyed, step,
-                              patient_id=referral.person_id)
+    return _step(keyed, session, principal, referral, lambda: referrals.advise(
+        session, principal, referral=referral, advice=body.advice, expected_version=version))
 
 
 @router.post("/{referral_id}/refer-after-advice", response_model=ReferralRead, status_code=201)
-def refer_after_advice(referral: CurrentReferral, session: DbSession, settings: AppSettings,
-                       principal: Writer) -> ReferralRead:
+def refer_after_advice(keyed: IdempotencyKey, referral: CurrentReferral, session: DbSession,
+                       settings: AppSettings, principal: Writer) -> ReferralRead | JSONResponse:
     """Turn the advice into a referral to the same place, in one step."""
-    return read_of(session, referrals.refer_after_advice(session, settings, principal,
-                                                         advice=referral))
+    return _made(keyed, session, principal, referral.person_id,
+                 lambda: referrals.refer_after_advice(session, settings, principal,
+                                                      advice=referral))
 
 
 @router.post("/{referral_id}/book", response_model=ReferralRead)
@@ -226,28 +214,17 @@ def book(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, ses
          principal: CurrentPrincipal, body: BookingBody) -> ReferralRead | JSONResponse:
     """Record the appointment or the bed (receiving side); once accepted, the referring side
     may book a free clinic slot (``slot_id``) of the receiving department."""
-
-    def step() -> ReferralRead:
-        booking.book(session, principal, referral=referral, data=body,
-                       expected_version=version)
-        return read_of(session, referral)
-
-    return idempotency.answer(session, principal, keyed, step,
-                              patient_id=referral.person_id)
+    return _step(keyed, session, principal, referral, lambda: booking.book(
+        session, principal, referral=referral, data=body, expected_version=version))
 
 
 @router.post("/{referral_id}/arrive", response_model=ReferralRead)
 def arrive(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
            principal: Responder, body: ActionBody | None = None) -> ReferralRead | JSONResponse:
     """The patient arrived or was admitted (the referrer is told)."""
-
-    def step() -> ReferralRead:
-        referrals.arrive(session, principal, referral=referral, note=body.note if body else "",
-                         expected_version=version)
-        return read_of(session, referral)
-
-    return idempotency.answer(session, principal, keyed, step,
-                              patient_id=referral.person_id)
+    return _step(keyed, session, principal, referral, lambda: referrals.arrive(
+        session, principal, referral=referral, note=body.note if body else "",
+        expected_version=version))
 
 
 @router.post("/{referral_id}/complete", response_model=ReferralRead)
@@ -255,14 +232,8 @@ def complete(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch,
              session: DbSession, settings: AppSettings, principal: Responder, body: CompletionBody
             ) -> ReferralRead | JSONResponse:
     """Return the outcome or discharge summary and follow-up plan to the referrer."""
-
-    def step() -> ReferralRead:
-        referrals.complete(session, settings, principal, referral=referral, data=body,
-                           expected_version=version)
-        return read_of(session, referral)
-
-    return idempotency.answer(session, principal, keyed, step,
-                              patient_id=referral.person_id)
+    return _step(keyed, session, principal, referral, lambda: referrals.complete(
+        session, settings, principal, referral=referral, data=body, expected_version=version))
 
 
 @router.post("/{referral_id}/refer-down", response_model=ReferralRead, status_code=201)
@@ -270,43 +241,27 @@ def refer_down(keyed: IdempotencyKey, referral: CurrentReferral, session: DbSess
                settings: AppSettings, principal: Writer, body: DownReferralBody | None = None
               ) -> ReferralRead | JSONResponse:
     """After discharge, refer the patient back down carrying the follow-up plan."""
-
-    def step() -> ReferralRead:
-        made = referrals.refer_down(session, settings, principal, referral=referral,
-                                    data=body or DownReferralBody())
-        return read_of(session, made)
-
-    return idempotency.answer(session, principal, keyed, step, status_code=201,
-                              patient_id=referral.person_id)
+    return _made(keyed, session, principal, referral.person_id,
+                 lambda: referrals.refer_down(session, settings, principal, referral=referral,
+                                              data=body or DownReferralBody()))
 
 
 @router.post("/{referral_id}/cancel", response_model=ReferralRead)
 def cancel(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
            principal: Writer, body: ActionBody | None = None) -> ReferralRead | JSONResponse:
     """Withdraw the referral (referring side)."""
-
-    def step() -> ReferralRead:
-        referrals.cancel(session, principal, referral=referral, reason=body.reason if body else "",
-                         expected_version=version)
-        return read_of(session, referral)
-
-    return idempotency.answer(session, principal, keyed, step,
-                              patient_id=referral.person_id)
+    return _step(keyed, session, principal, referral, lambda: referrals.cancel(
+        session, principal, referral=referral, reason=body.reason if body else "",
+        expected_version=version))
 
 
 @router.post("/{referral_id}/fail", response_model=ReferralRead)
 def fail(keyed: IdempotencyKey, referral: CurrentReferral, version: IfMatch, session: DbSession,
          principal: Responder, body: ActionBody) -> ReferralRead | JSONResponse:
     """The patient did not come, or the referral expired."""
-
-    def step() -> ReferralRead:
-        referrals.transition(session, principal, referral=referral,
-                             action=ReferralAction.FAIL, reason=body.reason,
-                             expected_version=version)
-        return read_of(session, referral)
-
-    return idempotency.answer(session, principal, keyed, step,
-                              patient_id=referral.person_id)
+    return _step(keyed, session, principal, referral, lambda: referrals.transition(
+        session, principal, referral=referral, action=ReferralAction.FAIL, reason=body.reason,
+        expected_version=version))
 
 
 @router.post("/{referral_id}/notes", response_model=EventRead, status_code=201)
