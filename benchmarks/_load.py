@@ -145,3 +145,13 @@ def percentile(values: list[float], share: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def little_bound(clients: int, target_ms: float, cheapest_rate: float) -> str:
+    """What the latency target asks of throughput (Little's law), beside what the cheapest
+    authenticated endpoint manages: clients that send again as soon as answered wait, on
+    average, clients / throughput, whatever the server does."""
+    needed = clients / (target_ms / 1000)
+    return (f"  Little's law: {clients} clients that never pause wait {clients} / throughput "
+            f"on average, so p99 <= {target_ms:.0f} ms needs more than {needed:.0f} req/s; "
+            f"the cheapest authenticated endpoint alone manages {cheapest_rate:.0f} req/s here")

@@ -28,6 +28,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from _load import little_bound
 from sqlalchemy import text
 
 from yilian import migrate
@@ -270,10 +271,7 @@ def main() -> None:
     print(f"loop requests/s {loop_requests:.1f} = {100 * loop_requests / ceiling_rate:.1f} % "
           f"of the ceiling (target ≥ 30 %); loops/s = {100 * loop_rate / ceiling_rate:.1f} % "
           "of ceiling requests/s")
-    needed = args.clients / 0.100
-    print(f"Little's law: {args.clients} clients that never pause wait {args.clients} / "
-          f"throughput on average, so p99 <= 100 ms needs more than {needed:.0f} req/s; the "
-          f"ceiling endpoint alone manages {ceiling_rate:.0f} req/s here")
+    print(little_bound(args.clients, 100, ceiling_rate).strip())
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from _load import (
     drop_database,
     free_port,
     fresh_database,
+    little_bound,
     percentile,
     start_server,
     stop_server,
@@ -388,15 +389,6 @@ def main() -> int:
     print(little_bound(args.clients, 300, rate))
     return 0 if met else 1
 
-
-def little_bound(clients: int, target_ms: float, cheapest_rate: float) -> str:
-    """What the latency target asks of throughput (Little's law), beside what the cheapest
-    authenticated endpoint manages: clients that send again as soon as answered wait, on
-    average, clients / throughput, whatever the server does."""
-    needed = clients / (target_ms / 1000)
-    return (f"  Little's law: {clients} clients that never pause wait {clients} / throughput "
-            f"on average, so p99 <= {target_ms:.0f} ms needs more than {needed:.0f} req/s; "
-            f"the cheapest authenticated endpoint alone manages {cheapest_rate:.0f} req/s here")
 
 
 if __name__ == "__main__":

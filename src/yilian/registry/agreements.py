@@ -123,20 +123,13 @@ def agreement_starts(
     return found
 
 
-def led_members(
-    session: Session, *, institution_id: int, on: date, types: Collection[AgreementType]
-) -> frozenset[int]:
-    """Institutions bound as members by an agreement of these types that this one leads and
-    that is in force on ``on`` (one query of ids; no agreement objects)."""
-    return led_members_by_lead(session, institution_ids=[institution_id], on=on,
-                               types=types)[institution_id]
-
-
 def led_members_by_lead(
     session: Session, *, institution_ids: Collection[int], on: date,
     types: Collection[AgreementType],
 ) -> dict[int, frozenset[int]]:
-    """:func:`led_members` of several institutions at once, in one round trip."""
+    """For each of these institutions, the institutions bound to it as members by an
+    agreement of these types that it leads and that is in force on ``on`` (one query of
+    ids for them all; no agreement objects)."""
     found: dict[int, set[int]] = {institution_id: set() for institution_id in institution_ids}
     rows = session.execute(_LED_MEMBERS, {"leads": sorted(found), "types": sorted(types),
                                           "on": on})
