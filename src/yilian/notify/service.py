@@ -55,7 +55,6 @@ __all__ = [
     "mark_all_read",
     "mark_read",
     "publish",
-    "recipient_user_ids",
     "set_contact",
     "unread_count",
     "webhook_body",
@@ -163,17 +162,11 @@ def email_content(notification: Notification, *, to: str, site_url: str) -> Emai
 # ---------------------------------------------------------------- publish
 
 
-def recipient_user_ids(
-    session: Session, *, institution_ids: Sequence[int], user_ids: Sequence[int]
-) -> list[int]:
-    """The users an event reaches: the named active users, or else the institutions' staff."""
-    statement = _recipients(institution_ids=institution_ids, user_ids=user_ids)
-    return [] if statement is None else list(session.scalars(statement))
-
-
 def _recipients(
     *, institution_ids: Sequence[int], user_ids: Sequence[int]
 ) -> Select[int] | None:
+    """The users an event reaches: the named active users, or else the institutions' staff
+    (None: nobody)."""
     statement = select(User.id).where(User.is_active.is_(True)).order_by(User.id)
     if user_ids:
         return statement.where(User.id.in_(set(user_ids)))
@@ -232,21 +225,15 @@ def publish(
     now = notification.created_at
     chosen = _recipients(institution_ids=institution_ids, user_ids=user_ids)
     recipients: list[int] = []
-    # Bulk inserts: the notification's own row is audited; its fan-out is its detail.
-    if chosen is not None and settings.smtp_host:  # the ids are needed for the emails too
-        recipients = list(session.scalars(chosen))
-        if recipients:
-            session.execute(
-                insert(InboxItem),
-                [{"user_id": u, "notification_id": notification.id, "created_at": now}
-                 for u in recipients],
-            )
-    elif chosen is not None:  # inbox items only: chosen and written in one statement
-        session.execute(insert(InboxItem).from_select(
+    # Bulk inserts: the notification's own row is audited; its fan-out is its detail. The
+    # inbox items are chosen and written in one statement, which names who got one (for
+    # the emails).
+    if chosen is not None:
+        recipients = list(session.scalars(insert(InboxItem).from_select(
             ["user_id", "notification_id", "created_at"],
             chosen.with_only_columns(User.id, literal(notification.id),
                                      literal(now, InboxItem.created_at.type)),
-        ))
+        ).returning(InboxItem.user_id)))
     messages: list[dict[str, Any]] = []
     for subscription in _matching_subscriptions(
         session, institution_ids=institution_ids, kind=kind
