@@ -73,6 +73,7 @@ class Rule:
     target: str | None = None
     ok: frozenset[int] | None = None
     own_cases: frozenset[str] | None = None  # the cases an OWN reach covers, if not the kind's
+    fills: Mapping[str, str] = field(default_factory=dict)  # more parameters: kind, same case
     patient_read: bool = False
     query: Mapping[str, str] = field(default_factory=dict)
     public: bool = False
@@ -80,13 +81,14 @@ class Rule:
 
 
 def rule(codes: str, target: str | None = None, *, ok: tuple[int, ...] | None = None,
-         own_cases: tuple[str, ...] | None = None, patient_read: bool = False,
-         query: Mapping[str, str] | None = None, public: bool = False, last: bool = False,
-         **reach: Reach) -> Rule:
+         own_cases: tuple[str, ...] | None = None, fills: Mapping[str, str] | None = None,
+         patient_read: bool = False, query: Mapping[str, str] | None = None,
+         public: bool = False, last: bool = False, **reach: Reach) -> Rule:
     """A :class:`Rule` for the roles ``codes`` (see :func:`who`). A query value
-    ``"@kind.case"`` is the seeded id of that kind and case."""
+    ``"@kind.case"`` is the seeded id of that kind and case; ``fills`` names, for a path
+    parameter after the target's, the kind of seeded thing of the same case it takes."""
     return Rule(who(codes, **reach), target, frozenset(ok) if ok is not None else None,
-                frozenset(own_cases) if own_cases is not None else None,
+                frozenset(own_cases) if own_cases is not None else None, dict(fills or {}),
                 patient_read, dict(query or {}), public, last)
 
 
@@ -96,6 +98,11 @@ def public(ok: tuple[int, ...] = (200,)) -> Rule:
 
 
 ALL = Reach.ALL
+OWN = Reach.OWN
+# Public registry and clinic information: every signed-in role reads any institution's.
+ANYWHERE = {"HA": ALL, "CL": ALL, "IC": ALL, "PT": ALL}
+# A user's own things (an inbox item): every role reaches its own only.
+MINE = {"PA": OWN, "CA": OWN, "HA": OWN, "CL": OWN, "IC": OWN, "PT": OWN}
 
 RULES: dict[tuple[str, str], Rule] = {
     # ------------------------------------------------------------------ docs and sign-in
@@ -132,11 +139,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/fhir/r4/PractitionerRole/{resource_id}"): rule(EVERYONE),
     ("GET", "/fhir/r4/PractitionerRole"): rule(EVERYONE),
     # ------------------------------------------------------------------ FHIR: results
-    ("GET", "/fhir/r4/DiagnosticReport/{resource_id}"): rule(CLINICAL),
+    ("GET", "/fhir/r4/DiagnosticReport/{resource_id}"): rule(CLINICAL, "report",
+                                                            patient_read=True),
     ("GET", "/fhir/r4/DiagnosticReport"): rule(CLINICAL),
-    ("GET", "/fhir/r4/Observation/{resource_id}"): rule(CLINICAL),
+    ("GET", "/fhir/r4/Observation/{resource_id}"): rule(CLINICAL, "observation",
+                                                       patient_read=True),
     ("GET", "/fhir/r4/Observation"): rule(CLINICAL),
-    ("GET", "/fhir/r4/ImagingStudy/{resource_id}"): rule(CLINICAL),
+    ("GET", "/fhir/r4/ImagingStudy/{resource_id}"): rule(CLINICAL, "imaging",
+                                                        patient_read=True),
     ("GET", "/fhir/r4/ImagingStudy"): rule(CLINICAL),
     ("POST", "/fhir/r4/DiagnosticReport"): rule(CLINICAL),
     ("POST", "/fhir/r4"): rule(CLINICAL),
@@ -151,19 +161,22 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/fhir/r4/Task"): rule(CLINICAL),
     ("PUT", "/fhir/r4/Task/{resource_id}"): rule(CLINICAL, "referral"),
     # ------------------------------------------------------------------ FHIR: scheduling
-    ("GET", "/fhir/r4/Schedule/{resource_id}"): rule(EVERYONE),
+    ("GET", "/fhir/r4/Schedule/{resource_id}"): rule(EVERYONE, "clinic", **ANYWHERE),
     ("GET", "/fhir/r4/Schedule"): rule(EVERYONE),
-    ("GET", "/fhir/r4/Slot/{resource_id}"): rule(EVERYONE),
+    ("GET", "/fhir/r4/Slot/{resource_id}"): rule(EVERYONE, "slot", **ANYWHERE),
     ("GET", "/fhir/r4/Slot"): rule(EVERYONE),
     # FHIR Appointment reads belong to booking (appointment.book), not to the roster.
-    ("GET", "/fhir/r4/Appointment/{resource_id}"): rule("PA HA CL PT"),
+    ("GET", "/fhir/r4/Appointment/{resource_id}"): rule("PA HA CL PT", "appointment",
+                                                       patient_read=True),
     ("GET", "/fhir/r4/Appointment"): rule("PA HA CL PT"),
     ("POST", "/fhir/r4/Appointment"): rule("PA HA CL PT"),
-    ("PUT", "/fhir/r4/Appointment/{resource_id}"): rule("PA HA CL PT"),
+    ("PUT", "/fhir/r4/Appointment/{resource_id}"): rule("PA HA CL PT", "appointment"),
     # ------------------------------------------------------------------ FHIR: encounters
-    ("GET", "/fhir/r4/Encounter/{resource_id}"): rule(CLINICAL),
+    ("GET", "/fhir/r4/Encounter/{resource_id}"): rule(CLINICAL, "encounter",
+                                                     patient_read=True),
     ("GET", "/fhir/r4/Encounter"): rule(CLINICAL),
-    ("GET", "/fhir/r4/Procedure/{resource_id}"): rule(CLINICAL),
+    ("GET", "/fhir/r4/Procedure/{resource_id}"): rule(CLINICAL, "procedure",
+                                                     patient_read=True),
     ("GET", "/fhir/r4/Procedure"): rule(CLINICAL),
     ("POST", "/fhir/r4/Encounter"): rule(CLINICAL),
     ("POST", "/fhir/r4/Procedure"): rule(CLINICAL),
@@ -274,7 +287,7 @@ RULES: dict[tuple[str, str], Rule] = {
                     "book", "arrive", "complete", "refer-down", "cancel", "fail", "notes",
                     "clocks", "documents")},
     ("GET", "/api/v1/referrals/{referral_id}/documents/{document_id}"): rule(
-        CLINICAL, "referral", ok=(404,)),
+        CLINICAL, "referral", fills={"document_id": "referral_document"}, patient_read=True),
     ("PUT", "/api/v1/departments/{department_id}/beds"): rule(CLINICAL, "department"),
     # Any hospital's free beds, for those who refer patients (referral.read).
     ("GET", "/api/v1/institutions/{institution_id}/beds"): rule(
@@ -282,24 +295,26 @@ RULES: dict[tuple[str, str], Rule] = {
     # ------------------------------------------------------------------ notifications
     ("GET", "/api/v1/inbox"): rule(EVERYONE),
     ("GET", "/api/v1/inbox/unread-count"): rule(EVERYONE),
-    ("POST", "/api/v1/inbox/{item_id}/read"): rule(EVERYONE, ok=(404,)),
+    ("POST", "/api/v1/inbox/{item_id}/read"): rule(EVERYONE, "inbox", own_cases=("own",),
+                                                   **MINE),
     ("POST", "/api/v1/inbox/read-all"): rule(EVERYONE),
     ("GET", "/api/v1/inbox/contact"): rule(EVERYONE, ok=(404,)),  # no address set yet
     ("PUT", "/api/v1/inbox/contact"): rule(EVERYONE),
     ("GET", "/api/v1/notify/webhooks"): rule(REGISTRY_ADMINS),
     ("POST", "/api/v1/notify/webhooks"): rule(REGISTRY_ADMINS),
-    ("GET", "/api/v1/notify/webhooks/{subscription_id}"): rule(REGISTRY_ADMINS),
-    ("PATCH", "/api/v1/notify/webhooks/{subscription_id}"): rule(REGISTRY_ADMINS),
+    ("GET", "/api/v1/notify/webhooks/{subscription_id}"): rule(REGISTRY_ADMINS, "webhook"),
+    ("PATCH", "/api/v1/notify/webhooks/{subscription_id}"): rule(REGISTRY_ADMINS, "webhook"),
     ("POST", "/api/v1/notify/webhooks/{subscription_id}/secret"): rule(REGISTRY_ADMINS,
-                                                                       ok=(404,)),
-    ("GET", "/api/v1/notify/webhooks/{subscription_id}/deliveries"): rule(REGISTRY_ADMINS),
-    ("POST", "/api/v1/notify/outbox/{message_id}/requeue"): rule(REGISTRY_ADMINS, ok=(404,)),
+                                                                       "webhook"),
+    ("GET", "/api/v1/notify/webhooks/{subscription_id}/deliveries"): rule(REGISTRY_ADMINS,
+                                                                          "webhook"),
+    ("POST", "/api/v1/notify/outbox/{message_id}/requeue"): rule(REGISTRY_ADMINS, "message"),
     # ------------------------------------------------------------------ results, recognition
     ("POST", "/api/v1/recognition/check"): rule("PA CL"),
     ("POST", "/api/v1/recognition/decisions"): rule("PA CL"),
     ("GET", "/api/v1/recognition/savings"): rule("PA CA HA"),
     ("POST", "/api/v1/results"): rule(CLINICAL),
-    ("GET", "/api/v1/results/{report_id}"): rule(CLINICAL),
+    ("GET", "/api/v1/results/{report_id}"): rule(CLINICAL, "report", patient_read=True),
     ("GET", "/api/v1/recognition/items"): rule(EVERYONE),
     ("POST", "/api/v1/recognition/catalogue"): rule("PA"),
     ("POST", "/api/v1/recognition/qualifications"): rule("PA"),
@@ -315,13 +330,18 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/scheduling/exceptions"): rule(REGISTRY_ADMINS),
     ("POST", "/api/v1/scheduling/appointments"): rule("PA HA CL PT"),
     ("GET", "/api/v1/scheduling/appointments/mine"): rule(EVERYONE),
-    ("GET", "/api/v1/scheduling/appointments/{appointment_id}"): rule(EVERYONE),
-    ("POST", "/api/v1/scheduling/appointments/{appointment_id}/cancel"): rule(EVERYONE),
-    ("POST", "/api/v1/scheduling/appointments/{appointment_id}/status"): rule(EVERYONE),
+    # A patient's appointments are patient data: the commission sees none of them; marking
+    # one arrived or missed is the clinic's (scheduling.appointment.manage).
+    ("GET", "/api/v1/scheduling/appointments/{appointment_id}"): rule(
+        PATIENT_STAFF + " PT", "appointment", patient_read=True),
+    ("POST", "/api/v1/scheduling/appointments/{appointment_id}/cancel"): rule(
+        PATIENT_STAFF + " PT", "appointment"),
+    ("POST", "/api/v1/scheduling/appointments/{appointment_id}/status"): rule(
+        CLINICAL, "appointment"),
     ("POST", "/api/v1/scheduling/checkin"): rule("PA HA CL PT"),
-    ("GET", "/api/v1/scheduling/sessions/{clinic_session_id}/queue"): rule(CLINICAL),
+    ("GET", "/api/v1/scheduling/sessions/{clinic_session_id}/queue"): rule(CLINICAL, "clinic"),
     ("POST", "/api/v1/scheduling/sessions/{clinic_session_id}/call-next"): rule(CLINICAL,
-                                                                                ok=(404,)),
+                                                                                "clinic"),
     ("GET", "/api/v1/scheduling/trainees"): rule(REGISTRY_ADMINS),
     ("POST", "/api/v1/scheduling/trainees"): rule(REGISTRY_ADMINS),
     ("POST", "/api/v1/scheduling/trainees/{traineeship_id}/status"): rule(REGISTRY_ADMINS),
@@ -349,7 +369,8 @@ RULES: dict[tuple[str, str], Rule] = {
     # A placeholder document id: an allowed caller who sees the consultation hears "no such
     # document".
     ("GET", "/api/v1/consultations/{consultation_id}/documents/{document_id}"): rule(
-        CLINICAL, "consultation", ok=(404,)),
+        CLINICAL, "consultation", fills={"document_id": "consultation_document"},
+        patient_read=True),
     # ------------------------------------------------------------------ analytics
     ("GET", "/api/v1/analytics/volumes"): rule("PA CA HA CL"),
     ("GET", "/api/v1/analytics/volumes.{fmt}"): rule("PA CA HA CL"),

@@ -73,9 +73,22 @@ OWN_CASES = {
     "consultation": {"own", "shared"},
     "settlement": {"own"}, "institution": {"own"}, "department": {"own"},
     "practitioner": {"own"}, "audit": {"own"},
+    "appointment": {"own", "shared"}, "report": {"own", "shared"},
+    "observation": {"own", "shared"}, "imaging": {"own", "shared"},
+    "encounter": {"own", "shared"}, "procedure": {"own", "shared"},
+    "clinic": {"own"}, "slot": {"own"}, "webhook": {"own"}, "message": {"own"},
+    "inbox": {"own"},
 }
-PATIENT_KINDS = ("person", "record", "referral", "consultation", "settlement")
-SELF_CASES = {"person": {"own"}, "settlement": {"own"}}
+# The same from C's point of view: C sees B's ``other`` patient only (B referred them to C
+# and asked C's opinion), as A sees ``shared``; of the institutions' things, the audit
+# record of ``other`` is C's own.
+C_CASES = {kind: {"other"} if "shared" in cases else set() for kind, cases in OWN_CASES.items()}
+C_CASES["audit"] = {"other"}
+C_ROLES = (Role.CLINICIAN, Role.HOSPITAL_ADMIN)
+PER_USER = {"inbox"}
+PATIENT_KINDS = ("person", "record", "referral", "consultation", "settlement", "appointment",
+                 "report", "observation", "imaging", "encounter", "procedure")
+SELF_CASES = {"person": {"own"}, "settlement": {"own"}, "appointment": {"own"}}
 # The patients each role may see anywhere (their names may appear in its answers).
 VISIBLE_PATIENTS = {
     Role.PLATFORM_ADMIN: {"own", "shared", "other"},
@@ -163,6 +176,7 @@ class Call:
     rule: Rule
     role: Role
     case: str | None  # which seeded thing fills the target parameter, if any
+    viewer: str = "A"  # whose user calls: A's, or C's (the second point of view)
 
     def url(self, world: World) -> tuple[str, bool]:
         """The path to call, and whether a placeholder id went into it."""
@@ -175,7 +189,9 @@ class Call:
                 return FIXED_PARAMETERS[name]
             if self.case is not None and name == _target_parameter(self.template):
                 assert self.rule.target is not None
-                return str(world.targets[self.rule.target][self.case])
+                return str(_seeded(world, self.rule.target, self.case, self.role))
+            if self.case is not None and name in self.rule.fills:
+                return str(_seeded(world, self.rule.fills[name], self.case, self.role))
             placeholder = True
             return PLACEHOLDER_ID
 
@@ -190,13 +206,29 @@ class Call:
             return True
         assert self.rule.target is not None
         if reach is Reach.OWN and self.rule.own_cases is not None:
-            return self.case in self.rule.own_cases
-        cases = OWN_CASES if reach is Reach.OWN else SELF_CASES
+            # A's cases: "own" where A refers or asks, "shared" where A is asked; C is
+            # asked in the "other" case and asks nothing.
+            own_cases = self.rule.own_cases if self.viewer == "A" else {
+                "other" for case in self.rule.own_cases if case == "shared"}
+            return self.case in own_cases
+        cases = (SELF_CASES if reach is Reach.SELF else
+                 OWN_CASES if self.viewer == "A" else C_CASES)
         return self.case in cases.get(self.rule.target, set())
+
+    @property
+    def visible(self) -> set[str]:
+        """The patients whose names may appear in this call's answers."""
+        return VISIBLE_PATIENTS[self.role] if self.viewer == "A" else {"other"}
+
+    def headers(self, world: World) -> dict[str, str]:
+        if self.rule.public:
+            return {}
+        return (world.headers if self.viewer == "A" else world.c_headers)[self.role]
 
     def label(self) -> str:
         case = f" [{self.case}]" if self.case else ""
-        return f"{self.method} {self.template}{case} as {self.role.value}"
+        viewer = "" if self.viewer == "A" else " of C"
+        return f"{self.method} {self.template}{case} as {self.role.value}{viewer}"
 
 
 def _reads_the_database(call: Call) -> bool:
@@ -210,6 +242,13 @@ def _reads_the_database(call: Call) -> bool:
     if call.rule.target is not None:
         return True
     return call.method == "GET" and _target_parameter(call.template) == ""
+
+
+def _seeded(world: World, kind: str, case: str, role: Role) -> int:
+    """The seeded thing of a kind and case: a user's own (inbox item) is the caller's."""
+    if case == "own" and kind in world.per_role:
+        return world.per_role[kind][role]
+    return world.targets[kind][case]
 
 
 def _resolve(world: World, value: str) -> str:
@@ -237,20 +276,27 @@ def _calls() -> list[Call]:
             # only: the case most likely to be let through by a check that looks at data.
             for case in cases if role in rule.allowed else cases[:1]:
                 calls.append(Call(method, template, rule, role, case))
+            # C's staff, on each case of a route naming a thing their role may reach (a
+            # user's own things, an inbox item, are A's users' only).
+            if role in C_ROLES and role in rule.allowed and rule.target is not None \
+                    and rule.target not in PER_USER:
+                calls.extend(Call(method, template, rule, role, case, "C") for case in cases)
     return sorted(calls, key=lambda c: (c.rule.last, c.method != "GET"))
 
 
 def _case_cases(world: World, call: Call) -> bool:
-    return call.case is None or call.case in world.targets[str(call.rule.target)]
+    kind = str(call.rule.target)
+    return call.case is None or call.case in world.targets[kind] or (
+        call.case == "own" and kind in world.per_role)
 
 
 # Each name as it reads, and as JSON that escapes non-ASCII characters writes it.
 SPELLINGS = {case: (name, json.dumps(name).strip('"')) for case, name in NAMES.items()}
 
 
-def _leaked_names(text: str, role: Role) -> list[str]:
+def _leaked_names(text: str, visible: set[str]) -> list[str]:
     return [NAMES[case] for case, spellings in SPELLINGS.items()
-            if case not in VISIBLE_PATIENTS[role]
+            if case not in visible
             and any(spelling in text for spelling in spellings)]
 
 
@@ -287,7 +333,7 @@ def _check(sweep: Sweep, call: Call) -> list[str]:
     """Make the call; what is wrong with its answer and its audit records."""
     world, problems = sweep.world, []
     path, placeholder = call.url(world)
-    headers = {} if call.rule.public else world.headers[call.role]
+    headers = call.headers(world)
     query = {key: _resolve(world, value) for key, value in call.rule.query.items()}
     kwargs: dict[str, Any] = {"headers": headers, "params": query}
     if call.method in WRITES:
@@ -300,7 +346,7 @@ def _check(sweep: Sweep, call: Call) -> list[str]:
                  else None)
     if status >= 500 or status == 401:
         return [f"{call.label()}: {status} {response.text[:200]}"]
-    leaked = _leaked_names(response.text, call.role)
+    leaked = _leaked_names(response.text, call.visible)
     if leaked:
         problems.append(f"{call.label()}: {status} shows patients {leaked}")
     if call.allowed:

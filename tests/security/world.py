@@ -1,9 +1,10 @@
 """The access matrix's small seeded world, built through the real services and API.
 
 Three institutions: A (a Huailai county hospital), B (a Baoding tertiary hospital) and C
-(a Beijing hospital, only there so that B has somewhere to refer its own patient). A user of
-every role sits in A (the network roles in none); B has a clinician and a clerk who make B's
-data. Three patients:
+(a Beijing hospital, where B refers its own patient). A user of every role sits in A (the
+network roles in none); B has a clinician and a clerk who make B's data; C has a clinician
+and an administrator, the sweep's second point of view (they see B's patient only, through
+B's referral and consultation). Three patients:
 
 - ``own``: registered at A (and the A patient account's own person);
 - ``other``: registered at B only, referred by B to C: A has no way to see them;
@@ -20,7 +21,7 @@ has an id per case in :attr:`World.targets`, ``{"own": .., "shared": .., "other"
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -34,14 +35,22 @@ from tests.factories import (
     register,
     resident_id_number,
 )
+from tests.results.oru import blood_count, chest_ct, oru
 from tests.settlement.setup import SONG_LINES
 from yilian.audit.models import AuditEvent
 from yilian.auth.models import Role, User
 from yilian.auth.security import issue_token
 from yilian.config import Settings
+from yilian.notify import service as notify
+from yilian.notify.models import InboxItem, OutboxMessage
 from yilian.registry import service as registry
-from yilian.registry.models import PractitionerTitle
+from yilian.registry.models import Department, Institution, Practitioner, PractitionerTitle
 from yilian.registry.schemas import PractitionerCreate
+from yilian.results import catalogue
+from yilian.results.models import DiagnosticReport, ImagingStudy, Observation
+from yilian.scheduling import service as scheduling
+from yilian.scheduling.models import HalfDay, Slot, SlotStatus
+from yilian.scheduling.slots import SessionPlan, local_today
 
 # Names that must never appear in an answer to someone who may not see the patient.
 NAMES = {"own": "甲院患者", "other": "乙院患者", "shared": "共享患者"}
@@ -53,7 +62,10 @@ class World:
 
     headers: dict[Role, dict[str, str]]
     person_ids: dict[str, int]
+    c_headers: dict[Role, dict[str, str]] = field(default_factory=dict)  # C's staff
     targets: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Things that are each user's own (an inbox item): the "own" case by the caller's role.
+    per_role: dict[str, dict[Role, int]] = field(default_factory=dict)
 
 
 def _minted(settings: Settings, user: User) -> dict[str, str]:
@@ -134,6 +146,8 @@ def build(session: Session, settings: Settings, client: TestClient) -> World:
     b_doctor = make_user(session, role=Role.CLINICIAN, institution=b)
     b_clerk = make_user(session, role=Role.INSURANCE_CLERK, institution=b)
     c_doctor = make_user(session, role=Role.CLINICIAN, institution=c)
+    c_users = {Role.CLINICIAN: c_doctor,
+               Role.HOSPITAL_ADMIN: make_user(session, role=Role.HOSPITAL_ADMIN, institution=c)}
     session.commit()
 
     headers = {role: _minted(settings, user) for role, user in users.items()}
@@ -169,7 +183,8 @@ def build(session: Session, settings: Settings, client: TestClient) -> World:
         "own": session.scalar(select(AuditEvent.id).where(AuditEvent.institution_id == a.id)),
         "other": session.scalar(select(AuditEvent.id).where(AuditEvent.institution_id == c.id)),
     }
-    world = World(headers=headers, person_ids=person_ids)
+    world = World(headers=headers, person_ids=person_ids, c_headers={
+        role: _minted(settings, user) for role, user in c_users.items()})
     world.targets = {
         "person": person_ids,
         "record": {case: made.record.id for case, made in people.items()},
@@ -181,4 +196,150 @@ def build(session: Session, settings: Settings, client: TestClient) -> World:
         "practitioner": {"own": practitioners["SEC-A"].id, "other": practitioners["SEC-B"].id},
         "audit": {case: int(row or 0) for case, row in audit_rows.items()},
     }
+    seed_more(session, client, world, institutions={"SEC-A": a, "SEC-B": b},
+              departments=departments, practitioners=practitioners, users=users,
+              b_users=[b_doctor, b_clerk], b_head=b_head)
     return world
+
+
+# ---------------------------------------------------------------------------------- more
+# The things a patient's data also lives in, one per case: appointments, results,
+# encounters and documents; and each institution's own: clinics, slots, webhooks, outbox
+# messages, agreements; and each user's own inbox item.
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _clinics(session: Session, practitioners: dict[str, Practitioner],
+             departments: dict[str, Department]) -> dict[str, tuple[int, list[int]]]:
+    """A weekly clinic at A and at B three days from now, and its free slots' ids."""
+    today = local_today()
+    day = today + timedelta(days=3)
+    made = {}
+    for code in ("SEC-A", "SEC-B"):
+        clinic = scheduling.create_session(session, principal=None, plan=SessionPlan(
+            practitioner_id=practitioners[code].id, department_id=departments[code].id,
+            weekday=day.weekday(), half_day=HalfDay.MORNING, start=time(8, 0),
+            slot_minutes=15, slot_count=6, valid_from=today))
+        made[code] = clinic
+    scheduling.generate(session, today=today, horizon_days=7)
+    session.commit()
+    return {code: (clinic.id, list(session.scalars(
+        select(Slot.id).where(Slot.clinic_session_id == clinic.id,
+                              Slot.status == SlotStatus.FREE).order_by(Slot.start_at))))
+        for code, clinic in made.items()}
+
+
+def _post_results(client: TestClient, head: dict[str, str], *, case: str,
+                  facility: str) -> None:
+    """A chest CT and a blood count of the case's patient, as the hospital's LIS sends."""
+    performed = datetime.now(UTC) - timedelta(days=3)
+    ct = chest_ct(performed, accession=f"CT-{case}").replace(
+        "1.2.156.112605.14038.20261119.1", f"1.2.156.112605.14038.{len(case)}{ord(case[0])}")
+    message = oru(f"SEC-{case}", ct, blood_count(performed, accession=f"LAB-{case}"),
+                  local_id=f"SEC-{case}", facility=facility)
+    answer = client.post("/hl7/v2", content=message.encode(),
+                         headers={**head, "Content-Type": "application/hl7-v2"})
+    assert "MSA|AA" in answer.text, answer.text
+
+
+def _encounters(client: TestClient, head: dict[str, str], *, person_id: int,
+                institution_id: int, case: str) -> dict[str, int]:
+    """An outpatient visit and an operation of the case's patient."""
+    made = {}
+    started = (datetime.now(UTC) - timedelta(days=20)).isoformat()
+    for resource_type, kind in (("Encounter", "outpatient"), ("Procedure", "surgery")):
+        body = _ok(client.post("/api/v1/analytics/encounters", headers=head, json={
+            "resource_type": resource_type, "source_id": f"SEC-{case}-{kind}", "kind": kind,
+            "person_id": person_id, "institution_id": institution_id, "started_at": started,
+        }))
+        made[resource_type] = int(str(body["id"]))
+    return made
+
+
+def _document(client: TestClient, head: dict[str, str], path: str) -> int:
+    made = _ok(client.post(path, headers=head,
+                           files={"file": ("record.pdf", PDF, "application/pdf")}))
+    return int(str(made["id"]))
+
+
+def _webhook(client: TestClient, admin: dict[str, str], institution: Institution) -> int:
+    made = _ok(client.post("/api/v1/notify/webhooks", headers=admin, json={
+        "institution_id": institution.id, "url": f"https://his.example/{institution.code}",
+        "kinds": "security.sweep"}))
+    return int(str(made["id"]))
+
+
+def seed_more(session: Session, client: TestClient, world: World, *,
+              institutions: dict[str, Institution], departments: dict[str, Department],
+              practitioners: dict[str, Practitioner], users: dict[Role, User],
+              b_users: list[User], b_head: dict[str, str]) -> None:
+    """Appointments, results, encounters, documents, clinics, webhooks, inbox items."""
+    a, b = institutions["SEC-A"], institutions["SEC-B"]
+    a_head, people = world.headers[Role.CLINICIAN], world.person_ids
+    # Appointments: A books its own patient at A's clinic, B its two at B's.
+    clinics = _clinics(session, practitioners, departments)
+    booked = {}
+    for n, (case, code, head) in enumerate((("own", "SEC-A", a_head),
+                                            ("shared", "SEC-B", b_head),
+                                            ("other", "SEC-B", b_head))):
+        slot_id = clinics[code][1][n]
+        made = _ok(client.post("/api/v1/scheduling/appointments", headers=head,
+                               json={"slot_id": slot_id, "person_id": people[case]}))
+        booked[case] = int(str(made["id"]))
+    # Results: A's LIS sends its patient's, B's the two of its own.
+    catalogue.load_jingjinji(session)
+    session.commit()
+    _post_results(client, world.headers[Role.HOSPITAL_ADMIN], case="own", facility="SEC-A")
+    for case in ("shared", "other"):
+        _post_results(client, b_head, case=case, facility="SEC-B")
+    reports, observations, studies = {}, {}, {}
+    for case, person_id in people.items():
+        reports[case] = int(session.scalar(select(DiagnosticReport.id).where(
+            DiagnosticReport.person_id == person_id).order_by(DiagnosticReport.id)) or 0)
+        observations[case] = int(session.scalar(select(Observation.id).join(
+            DiagnosticReport, Observation.report_id == DiagnosticReport.id).where(
+            DiagnosticReport.person_id == person_id)) or 0)
+        studies[case] = int(session.scalar(select(ImagingStudy.id).join(
+            DiagnosticReport, ImagingStudy.report_id == DiagnosticReport.id).where(
+            DiagnosticReport.person_id == person_id)) or 0)
+    # Encounters and operations, documents on each referral and consultation.
+    encounters = {case: _encounters(client, a_head if case == "own" else b_head,
+                                    person_id=people[case],
+                                    institution_id=(a if case == "own" else b).id, case=case)
+                  for case in people}
+    referral_documents = {
+        case: _document(client, a_head if case == "own" else b_head,
+                        f"/api/v1/referrals/{world.targets['referral'][case]}/documents")
+        for case in people}
+    consultation_documents = {
+        case: _document(client, a_head if case == "own" else b_head,
+                        f"/api/v1/consultations/{world.targets['consultation'][case]}"
+                        "/documents")
+        for case in people}
+    # Webhooks of A and of B, and one announcement to both: an outbox message for each,
+    # and an inbox item for every user of the world.
+    platform = world.headers[Role.PLATFORM_ADMIN]
+    hooks = {"own": _webhook(client, platform, a), "other": _webhook(client, platform, b)}
+    everyone = [user.id for user in (*users.values(), *b_users)]
+    notify.publish(session, kind="security.sweep", institution_ids=[a.id, b.id],
+                   user_ids=everyone, title_zh="访问矩阵", title_en="Access matrix")
+    session.commit()
+    items = {user_id: item for user_id, item in session.execute(
+        select(InboxItem.user_id, InboxItem.id).where(InboxItem.user_id.in_(everyone)))}
+    messages = {case: int(session.scalar(select(OutboxMessage.id).where(
+        OutboxMessage.subscription_id == hook)) or 0) for case, hook in hooks.items()}
+    world.per_role["inbox"] = {role: items[user.id] for role, user in users.items()}
+    world.targets.update({
+        "appointment": booked,
+        "report": reports, "observation": observations, "imaging": studies,
+        "encounter": {case: made["Encounter"] for case, made in encounters.items()},
+        "procedure": {case: made["Procedure"] for case, made in encounters.items()},
+        "referral_document": referral_documents,
+        "consultation_document": consultation_documents,
+        "clinic": {"own": clinics["SEC-A"][0], "other": clinics["SEC-B"][0]},
+        "slot": {"own": clinics["SEC-A"][1][-1], "other": clinics["SEC-B"][1][-1]},
+        "webhook": hooks,
+        "message": messages,
+        "inbox": {"other": items[b_users[0].id]},
+    })

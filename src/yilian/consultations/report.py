@@ -244,8 +244,8 @@ def read_document(session: Session, *, consultation: Consultation,
     document = session.get(ConsultationDocument, document_id)
     if document is None or document.consultation_id != consultation.id:
         raise NotFound("会诊资料", "Document", document_id)
-    audit.record(session, action="consultation.document.read", entity_type="consultation",
-                 entity_id=str(consultation.id),
+    audit.record(session, action="consultation.document.read",
+                 entity_type="consultation_document", entity_id=str(document.id),
                  institution_id=consultation.target_institution_id,
                  patient_id=consultation.person_id)
     return document

@@ -320,9 +320,12 @@ async def upload_document(consultation: CurrentConsultation, session: DbSession,
 
 
 @router.get("/{consultation_id}/documents/{document_id}", response_class=Response)
-def download_document(consultation: CurrentConsultation, session: DbSession,
+def download_document(consultation_id: Key, session: DbSession, principal: CurrentPrincipal,
                       document_id: Key) -> Response:
-    """Download a document (audited)."""
+    """Download a document (audited: the download is the record, not a read of the
+    consultation besides)."""
+    consultation = consultations.get_or_raise(session, principal,
+                                              consultation_id=consultation_id, audited=False)
     document = reports.read_document(session, consultation=consultation,
                                      document_id=document_id)
     return Response(document.content, media_type=document.content_type, headers={

@@ -194,16 +194,18 @@ def get(session: Session, *, consultation_id: int) -> Consultation | None:
 
 
 def get_or_raise(session: Session, principal: Principal, *,
-                 consultation_id: int) -> Consultation:
-    """A consultation the principal may see (404 otherwise); the read is audited."""
+                 consultation_id: int, audited: bool = True) -> Consultation:
+    """A consultation the principal may see (404 otherwise); the read is audited, unless
+    ``audited=False``: the caller reads something of it and audits that instead."""
     authorize(principal, Action.CONSULTATION_READ)
     consultation = session.get(Consultation, consultation_id)
     if consultation is None or not can_see(principal, consultation):
         raise NotFound("会诊", "Consultation", consultation_id)
-    audit.record(session, action="consultation.read", entity_type="consultation",
-                 entity_id=str(consultation.id),
-                 institution_id=consultation.target_institution_id,
-                 patient_id=consultation.person_id)
+    if audited:
+        audit.record(session, action="consultation.read", entity_type="consultation",
+                     entity_id=str(consultation.id),
+                     institution_id=consultation.target_institution_id,
+                     patient_id=consultation.person_id)
     return consultation
 
 

@@ -292,9 +292,12 @@ async def upload_document(referral: CurrentReferral, session: DbSession,
 
 
 @router.get("/{referral_id}/documents/{document_id}", response_class=Response)
-def download_document(referral: CurrentReferral, session: DbSession,
+def download_document(referral_id: Key, session: DbSession, principal: CurrentPrincipal,
                       document_id: Key) -> Response:
-    """Download a document (audited)."""
+    """Download a document (audited: the download is the record, not a read of the
+    referral besides)."""
+    referral = referrals.get_or_raise(session, principal, referral_id=referral_id,
+                                      audited=False)
     document = care.read_document(session, referral=referral, document_id=document_id)
     return Response(document.content, media_type=document.content_type, headers={
         "Content-Disposition": f'attachment; filename="document-{document.id}"',

@@ -217,20 +217,23 @@ def _forget_locks_on_rollback(session: Session, _previous: SessionTransaction) -
 
 
 def get_or_raise(session: Session, principal: Principal, *, referral_id: int,
-                 for_update: bool = False) -> Referral:
+                 for_update: bool = False, audited: bool = True) -> Referral:
     """A referral the principal may see (404 otherwise); the read is audited.
 
     ``for_update`` reads it locked for the transaction (a route about to act on it), so the
-    step's own :func:`lock` need not read it a second time.
+    step's own :func:`lock` need not read it a second time. ``audited=False`` leaves the
+    record to the caller, which reads something of the referral and audits that instead
+    (a document download: one access, one record).
     """
     authorize(principal, Action.REFERRAL_READ)
     referral = (_locked(session, referral_id) if for_update
                 else session.get(Referral, referral_id))
     if referral is None or not can_see(principal, referral):
         raise NotFound("转诊", "Referral", referral_id)
-    audit.record(session, action="referral.read", entity_type="referral",
-                 entity_id=str(referral.id), institution_id=referral.target_institution_id,
-                 patient_id=referral.person_id)
+    if audited:
+        audit.record(session, action="referral.read", entity_type="referral",
+                     entity_id=str(referral.id), institution_id=referral.target_institution_id,
+                     patient_id=referral.person_id)
     return referral
 
 
