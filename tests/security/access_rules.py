@@ -62,8 +62,10 @@ class Rule:
     (see ``tests/security/world.py``); without one, the route is swept once per role with
     placeholder ids. ``ok`` is the set of statuses an allowed call may answer (default: 200
     for a read whose path is all seeded, 404 for one with a placeholder id, and for writes
-    anything but 401/403/5xx, nor 404 when the path names seeded things: the sweep sends a
-    body that fails validation, so no write changes the world). ``patient_read``: an
+    anything but 401/403/5xx, nor 404 when the path names seeded things). A write naming a
+    thing sends its rule's valid ``body`` (refused calls first: they must change nothing;
+    allowed ones may, and run after every read); any other write sends a body that fails
+    validation, so it changes nothing. ``patient_read``: an
     allowed call reads one patient's data and must leave exactly one audit record naming
     that patient. ``public``: no sign-in needed.
     ``last``: the call revokes the caller's tokens, so it is swept after everything else.
@@ -73,7 +75,9 @@ class Rule:
     target: str | None = None
     ok: frozenset[int] | None = None
     own_cases: frozenset[str] | None = None  # the cases an OWN reach covers, if not the kind's
+    role_cases: Mapping[Role, frozenset[str]] = field(default_factory=dict)  # ... for one role
     fills: Mapping[str, str] = field(default_factory=dict)  # more parameters: kind, same case
+    body: Mapping[str, object] | None = None  # a valid body for the write (see the sweep)
     patient_read: bool = False
     query: Mapping[str, str] = field(default_factory=dict)
     public: bool = False
@@ -81,15 +85,25 @@ class Rule:
 
 
 def rule(codes: str, target: str | None = None, *, ok: tuple[int, ...] | None = None,
-         own_cases: tuple[str, ...] | None = None, fills: Mapping[str, str] | None = None,
-         patient_read: bool = False, query: Mapping[str, str] | None = None,
-         public: bool = False, last: bool = False, **reach: Reach) -> Rule:
+         own_cases: tuple[str, ...] | None = None,
+         role_cases: Mapping[str, tuple[str, ...]] | None = None,
+         fills: Mapping[str, str] | None = None,
+         body: Mapping[str, object] | None = None, patient_read: bool = False,
+         query: Mapping[str, str] | None = None, public: bool = False, last: bool = False,
+         **reach: Reach) -> Rule:
     """A :class:`Rule` for the roles ``codes`` (see :func:`who`). A query value
-    ``"@kind.case"`` is the seeded id of that kind and case; ``fills`` names, for a path
-    parameter after the target's, the kind of seeded thing of the same case it takes."""
+    ``"@kind.case"`` is the seeded id of that kind and case; ``own_cases`` the cases an OWN
+    reach covers on this route (A's: "own" where A refers or asks, "shared" where A is asked),
+    ``role_cases`` the same for one role by its code; ``fills`` names, for a path
+    parameter after the target's, the kind of seeded thing of the same case it takes.
+    ``body``: a valid request body for a write naming a thing (values ``"@kind.case"`` as
+    in queries), so that whether the caller may act on that thing decides the answer, not
+    the body's validation."""
     return Rule(who(codes, **reach), target, frozenset(ok) if ok is not None else None,
-                frozenset(own_cases) if own_cases is not None else None, dict(fills or {}),
-                patient_read, dict(query or {}), public, last)
+                frozenset(own_cases) if own_cases is not None else None,
+                {ROLE_CODES[code]: frozenset(cases) for code, cases in (role_cases or {}).items()},
+                dict(fills or {}),
+                body, patient_read, dict(query or {}), public, last)
 
 
 def public(ok: tuple[int, ...] = (200,)) -> Rule:
@@ -103,6 +117,40 @@ OWN = Reach.OWN
 ANYWHERE = {"HA": ALL, "CL": ALL, "IC": ALL, "PT": ALL}
 # A user's own things (an inbox item): every role reaches its own only.
 MINE = {"PA": OWN, "CA": OWN, "HA": OWN, "CL": OWN, "IC": OWN, "PT": OWN}
+
+# The referral steps, each with a valid body (documents are uploaded as files: none).
+REFERRAL_STEPS: dict[str, Mapping[str, object] | None] = {
+    "receive": {}, "accept": {"note": "同意接收"}, "decline": {"reason": "床位已满"},
+    "advise": {"advice": "先在本院调整用药"}, "refer-after-advice": None,
+    "book": {"appointment_at": "2026-12-20T09:00:00+08:00", "appointment_place": "心内科门诊"},
+    "arrive": {}, "complete": {"outcome_summary": "好转出院"}, "refer-down": {},
+    "cancel": {"reason": "患者改变主意"}, "fail": {"reason": "患者未到"},
+    "notes": {"note": "已电话随访"},
+    "clocks": {"point": "door", "at": "2026-11-30T08:00:00+08:00"}, "documents": None,
+}
+SIDES = {
+    **dict.fromkeys(("receive", "accept", "decline", "advise", "arrive", "complete", "fail",
+                     "refer-down"), ("shared",)),
+    **dict.fromkeys(("cancel", "refer-after-advice"), ("own",)),
+}
+CONSULTATION_STEPS: dict[tuple[str, str], Mapping[str, object] | None] = {
+    ("POST", "accept"): {"expert_ids": ["@practitioner.own"]},
+    ("POST", "decline"): {"reason": "本院无此专科"},
+    ("POST", "schedule"): {"starts_at": "2026-12-20T09:00:00+08:00"},
+    ("GET", "free-times"): None, ("POST", "join"): None,
+    ("POST", "attendance"): {"practitioner_ids": ["@practitioner.own"]},
+    ("PUT", "report"): {"assessment": "稳定型心绞痛", "recommendations": "择期 PCI"},
+    ("POST", "report/amendments"): {"text": "补充：复查心电图"},
+    ("POST", "referral"): {"consent_recorded": True}, ("POST", "close"): {},
+    ("POST", "cancel"): {"reason": "患者已转院"}, ("POST", "documents"): None,
+}
+CONSULTED_SIDES = {
+    **dict.fromkeys(("accept", "decline", "schedule", "attendance"), ("shared",)),
+    **dict.fromkeys(("referral", "cancel"), ("own",)),
+    **dict.fromkeys(("report", "report/amendments"), ()),
+}
+CONSULTATIONS_BY = {**dict.fromkeys(("accept", "decline", "schedule", "attendance"), "PA HA"),
+                    **dict.fromkeys(("report", "report/amendments"), "CL")}
 
 RULES: dict[tuple[str, str], Rule] = {
     # ------------------------------------------------------------------ docs and sign-in
@@ -212,23 +260,27 @@ RULES: dict[tuple[str, str], Rule] = {
         EVERYONE, "institution", HA=ALL, CL=ALL, IC=ALL, PT=ALL),
     ("POST", "/api/v1/registry/institutions"): rule("PA"),
     ("PATCH", "/api/v1/registry/institutions/{institution_id}"): rule(REGISTRY_ADMINS,
-                                                                      "institution"),
+                                                                      "institution",
+        body={"name_en": "Sweep hospital"}),
     ("GET", "/api/v1/registry/institutions/{institution_id}/campuses"): rule(
         EVERYONE, "institution", HA=ALL, CL=ALL, IC=ALL, PT=ALL),
     ("GET", "/api/v1/registry/institutions/{institution_id}/departments"): rule(
         EVERYONE, "institution", HA=ALL, CL=ALL, IC=ALL, PT=ALL),
     ("POST", "/api/v1/registry/institutions/{institution_id}/departments"): rule(
-        REGISTRY_ADMINS, "institution"),
+        REGISTRY_ADMINS, "institution",
+        body={"code": "SWEEP", "name": "扫描科", "specialty": "cardiology"}),
     ("GET", "/api/v1/registry/departments/{department_id}"): rule(
         EVERYONE, "department", HA=ALL, CL=ALL, IC=ALL, PT=ALL),
     ("PATCH", "/api/v1/registry/departments/{department_id}"): rule(REGISTRY_ADMINS,
-                                                                    "department"),
+                                                                    "department",
+        body={"beds": 30}),
     ("GET", "/api/v1/registry/practitioners"): rule(EVERYONE),
     ("GET", "/api/v1/registry/practitioners/{practitioner_id}"): rule(
         EVERYONE, "practitioner", HA=ALL, CL=ALL, IC=ALL, PT=ALL),
     ("POST", "/api/v1/registry/practitioners"): rule(REGISTRY_ADMINS),
     ("PATCH", "/api/v1/registry/practitioners/{practitioner_id}"): rule(REGISTRY_ADMINS,
-                                                                        "practitioner"),
+                                                                        "practitioner",
+        body={"specialty": "cardiology"}),
     ("GET", "/api/v1/registry/practitioners/{practitioner_id}/roles"): rule(
         EVERYONE, "practitioner", HA=ALL, CL=ALL, IC=ALL, PT=ALL),
     ("GET", "/api/v1/registry/practitioner-roles"): rule(EVERYONE),
@@ -241,8 +293,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/patients/records"): rule(PATIENT_STAFF),
     ("GET", "/api/v1/patients/records/{record_id}"): rule(PATIENT_STAFF, "record",
                                                           patient_read=True),
-    ("PATCH", "/api/v1/patients/records/{record_id}"): rule(PATIENT_STAFF, "record"),
-    ("POST", "/api/v1/patients/records/{record_id}/detach"): rule(REGISTRY_ADMINS, "record"),
+    # A hospital changes its own records only, not those of a patient shared with it.
+    ("PATCH", "/api/v1/patients/records/{record_id}"): rule(PATIENT_STAFF, "record",
+                                                            own_cases=("own",),
+        body={"address": "河北省怀来县沙城镇"}),
+    ("POST", "/api/v1/patients/records/{record_id}/detach"): rule(REGISTRY_ADMINS, "record",
+                                                                  own_cases=("own",)),
     ("GET", "/api/v1/patients/reviews"): rule(REGISTRY_ADMINS),
     ("GET", "/api/v1/patients/reviews/{review_id}"): rule(REGISTRY_ADMINS),
     ("POST", "/api/v1/patients/reviews/{review_id}/decision"): rule(REGISTRY_ADMINS),
@@ -254,7 +310,8 @@ RULES: dict[tuple[str, str], Rule] = {
                                                           patient_read=True),
     ("GET", "/api/v1/patients/{person_id}/shares"): rule(PATIENT_STAFF, "person",
                                                          patient_read=True),
-    ("POST", "/api/v1/patients/{person_id}/shares"): rule(CLINICAL, "person"),
+    ("POST", "/api/v1/patients/{person_id}/shares"): rule(CLINICAL, "person",
+        body={"institution_id": "@institution.other", "reason": "会诊"}),
     # A placeholder share id: an allowed caller who sees the patient hears "no such share".
     ("DELETE", "/api/v1/patients/{person_id}/shares/{share_id}"): rule(CLINICAL, "person",
                                                                        ok=(404,)),
@@ -264,15 +321,19 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/settlement/settlements/{settlement_id}"): rule(
         "PA HA IC PT", "settlement", patient_read=True),
     ("POST", "/api/v1/settlement/settlements/{settlement_id}/reversal"): rule(
-        "IC", "settlement"),
+        "IC", "settlement",
+        body={"reason": "billing_error"}),
     ("POST", "/api/v1/settlement/settlements/{settlement_id}/payment"): rule(
-        "IC PT", "settlement"),
+        "IC PT", "settlement",
+        body={}),
     ("POST", "/api/v1/settlement/settlements/{settlement_id}/refund"): rule(
-        "IC", "settlement"),
+        "IC", "settlement",
+        body={}),
     ("POST", "/api/v1/settlement/estimates"): rule("PA CL IC PT"),
     ("GET", "/api/v1/settlement/coverage/{person_id}"): rule("PA HA IC PT", "person",
                                                              patient_read=True),
-    ("PUT", "/api/v1/settlement/coverage/{person_id}"): rule("PA IC", "person"),
+    ("PUT", "/api/v1/settlement/coverage/{person_id}"): rule("PA IC", "person",
+        body={"insured_region_code": "130730", "scheme": "resident"}),
     ("GET", "/api/v1/settlement/clearing"): rule("PA CA IC", query={"month": "2026-05"}),
     ("GET", "/api/v1/settlement/clearing.{fmt}"): rule("PA CA IC", query={"month": "2026-05"}),
     # ------------------------------------------------------------------ referrals
@@ -282,13 +343,16 @@ RULES: dict[tuple[str, str], Rule] = {
     # Sending a draft is the referring side's: A refers the own case, B the shared one.
     ("POST", "/api/v1/referrals/{referral_id}/submit"): rule(CLINICAL, "referral",
                                                              own_cases=("own",)),
-    **{("POST", f"/api/v1/referrals/{{referral_id}}/{step}"): rule(CLINICAL, "referral")
-       for step in ("receive", "accept", "decline", "advise", "refer-after-advice",
-                    "book", "arrive", "complete", "refer-down", "cancel", "fail", "notes",
-                    "clocks", "documents")},
+    # Each step is one side's: the receiving side's (A receives the shared case) or the
+    # referring side's (A refers the own case); notes, clock times, documents and the
+    # booking either side's.
+    **{("POST", f"/api/v1/referrals/{{referral_id}}/{step}"): rule(
+        CLINICAL, "referral", body=body, own_cases=SIDES.get(step))
+       for step, body in REFERRAL_STEPS.items()},
     ("GET", "/api/v1/referrals/{referral_id}/documents/{document_id}"): rule(
         CLINICAL, "referral", fills={"document_id": "referral_document"}, patient_read=True),
-    ("PUT", "/api/v1/departments/{department_id}/beds"): rule(CLINICAL, "department"),
+    ("PUT", "/api/v1/departments/{department_id}/beds"): rule(CLINICAL, "department",
+        body={"wards": [{"ward": "一病区", "free_beds": 3, "total_beds": 40}]}),
     # Any hospital's free beds, for those who refer patients (referral.read).
     ("GET", "/api/v1/institutions/{institution_id}/beds"): rule(
         CLINICAL, "institution", HA=ALL, CL=ALL),
@@ -303,7 +367,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/notify/webhooks"): rule(REGISTRY_ADMINS),
     ("POST", "/api/v1/notify/webhooks"): rule(REGISTRY_ADMINS),
     ("GET", "/api/v1/notify/webhooks/{subscription_id}"): rule(REGISTRY_ADMINS, "webhook"),
-    ("PATCH", "/api/v1/notify/webhooks/{subscription_id}"): rule(REGISTRY_ADMINS, "webhook"),
+    ("PATCH", "/api/v1/notify/webhooks/{subscription_id}"): rule(REGISTRY_ADMINS, "webhook",
+        body={"description": "sweep"}),
     ("POST", "/api/v1/notify/webhooks/{subscription_id}/secret"): rule(REGISTRY_ADMINS,
                                                                        "webhook"),
     ("GET", "/api/v1/notify/webhooks/{subscription_id}/deliveries"): rule(REGISTRY_ADMINS,
@@ -335,9 +400,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/scheduling/appointments/{appointment_id}"): rule(
         PATIENT_STAFF + " PT", "appointment", patient_read=True),
     ("POST", "/api/v1/scheduling/appointments/{appointment_id}/cancel"): rule(
-        PATIENT_STAFF + " PT", "appointment"),
+        PATIENT_STAFF + " PT", "appointment",
+        body={}),
     ("POST", "/api/v1/scheduling/appointments/{appointment_id}/status"): rule(
-        CLINICAL, "appointment"),
+        CLINICAL, "appointment", own_cases=("own",),
+        body={"status": "arrived"}),
     ("POST", "/api/v1/scheduling/checkin"): rule("PA HA CL PT"),
     ("GET", "/api/v1/scheduling/sessions/{clinic_session_id}/queue"): rule(CLINICAL, "clinic"),
     ("POST", "/api/v1/scheduling/sessions/{clinic_session_id}/call-next"): rule(CLINICAL,
@@ -352,13 +419,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/consultations"): rule(CLINICAL),
     ("GET", "/api/v1/consultations/{consultation_id}"): rule(CLINICAL, "consultation",
                                                               patient_read=True),
-    **{(method, f"/api/v1/consultations/{{consultation_id}}/{step}"): rule(CLINICAL, "consultation")
-       for method, step in (("POST", "accept"), ("POST", "decline"), ("POST", "schedule"),
-                            ("GET", "free-times"), ("POST", "join"),
-                            ("POST", "attendance"), ("PUT", "report"),
-                            ("POST", "report/amendments"),
-                            ("POST", "referral"), ("POST", "close"), ("POST", "cancel"),
-                            ("POST", "documents"))},
+    # Each step is one side's, as for referrals: the consulted side's (A is asked in the
+    # shared case), its coordinator's alone for the timetable, the requesting side's for a
+    # referral from the report; the report is an assigned expert's, and the world has none.
+    **{(method, f"/api/v1/consultations/{{consultation_id}}/{step}"): rule(
+        CONSULTATIONS_BY.get(step, CLINICAL), "consultation", body=body,
+        own_cases=CONSULTED_SIDES.get(step))
+       for (method, step), body in CONSULTATION_STEPS.items() if step != "close"},
+    # Closing is the consulted coordinator's or the requesting side's.
+    ("POST", "/api/v1/consultations/{consultation_id}/close"): rule(
+        CLINICAL, "consultation", body={}, role_cases={"CL": ("own",)}),
     # Starting is the consulted side's (its coordinator, or an assigned expert): A is
     # consulted in the shared case only. Signing is an assigned expert's alone, and the
     # world has none, so every clinician is refused it.

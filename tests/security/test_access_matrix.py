@@ -20,9 +20,14 @@ Design
 * SQLite gets the whole sweep; PostgreSQL the calls whose answer depends on queries
   (:func:`_reads_the_database`): the visibility rules are SQL (a recursive CTE for shares
   that follow merges), role refusals are not.
-* Writes send a JSON body that fails validation (``[]``), so the world does not change: the
-  point is that a role without permission is refused before validation, and a permitted
-  one is not refused. Reads run first, writes after, token revocation last.
+* A write naming a seeded thing sends a valid body (its rule's ``body``), so whether the
+  caller may act on that thing decides the answer: refused on another institution's thing
+  (403 or 404, never a 409 or a 422 that would say it got past the check), not refused on
+  its own. Other writes send a body that fails validation (``[]``): a role without the
+  permission must be refused before validation, and a permitted one is not refused. Reads
+  run first; then the writes that must be refused (they change nothing, or the sweep has
+  found a hole); then the allowed ones, those that end a thing last; token revocation
+  last of all.
 * Audit completeness, in the same sweep: an allowed read of one patient's data leaves
   exactly one audit record naming that patient; a 403 leaves exactly one ``denied`` record
   for the path, a refused write exactly one ``failed`` or ``denied`` record (the app's
@@ -99,6 +104,8 @@ VISIBLE_PATIENTS = {
     Role.PATIENT: {"own"},
 }
 PARAMETER = re.compile(r"{(\w+)}")
+# Steps after which a thing is over: swept after the other allowed writes.
+ENDING = {"cancel", "decline", "fail", "close", "reversal", "refund", "status", "complete"}
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, str]]:
@@ -205,11 +212,12 @@ class Call:
         if self.case is None or reach is Reach.ALL:
             return True
         assert self.rule.target is not None
-        if reach is Reach.OWN and self.rule.own_cases is not None:
+        own_cases = self.rule.role_cases.get(self.role, self.rule.own_cases)
+        if reach is Reach.OWN and own_cases is not None:
             # A's cases: "own" where A refers or asks, "shared" where A is asked; C is
             # asked in the "other" case and asks nothing.
-            own_cases = self.rule.own_cases if self.viewer == "A" else {
-                "other" for case in self.rule.own_cases if case == "shared"}
+            if self.viewer == "C":
+                own_cases = frozenset({"other"} if "shared" in own_cases else set())
             return self.case in own_cases
         cases = (SELF_CASES if reach is Reach.SELF else
                  OWN_CASES if self.viewer == "A" else C_CASES)
@@ -259,6 +267,25 @@ def _resolve(world: World, value: str) -> str:
     return str(world.targets[kind][case])
 
 
+def _filled(world: World, value: object) -> object:
+    """A body with every ``"@kind.case"`` string in it replaced by that seeded id."""
+    if isinstance(value, str) and value.startswith("@"):
+        return int(_resolve(world, value))
+    if isinstance(value, list):
+        return [_filled(world, item) for item in value]
+    if isinstance(value, dict):
+        return {key: _filled(world, item) for key, item in value.items()}
+    return value
+
+
+def _body(world: World, call: Call) -> object:
+    """What a write sends: its rule's valid body when the call names a thing (so only who
+    calls decides), else one that fails validation."""
+    if call.rule.body is not None and call.case is not None:
+        return _filled(world, call.rule.body)
+    return []
+
+
 def _target_parameter(template: str) -> str:
     """The path parameter naming the route's target: the first that is not fixed."""
     names = [name for name in PARAMETER.findall(template) if name not in FIXED_PARAMETERS]
@@ -281,7 +308,10 @@ def _calls() -> list[Call]:
             if role in C_ROLES and role in rule.allowed and rule.target is not None \
                     and rule.target not in PER_USER:
                 calls.extend(Call(method, template, rule, role, case, "C") for case in cases)
-    return sorted(calls, key=lambda c: (c.rule.last, c.method != "GET"))
+    # Reads first; then writes that must be refused (they change nothing), then allowed
+    # writes, those that end a thing (cancel, decline, reverse ...) last.
+    return sorted(calls, key=lambda c: (c.rule.last, c.method != "GET", c.allowed,
+                                        c.template.rsplit("/", 1)[-1] in ENDING))
 
 
 def _case_cases(world: World, call: Call) -> bool:
@@ -336,8 +366,9 @@ def _check(sweep: Sweep, call: Call) -> list[str]:
     headers = call.headers(world)
     query = {key: _resolve(world, value) for key, value in call.rule.query.items()}
     kwargs: dict[str, Any] = {"headers": headers, "params": query}
-    if call.method in WRITES:
-        kwargs["json"] = []
+    body = _body(world, call) if call.method in WRITES else None
+    if body is not None:
+        kwargs["json"] = body
     response = sweep.client.request(call.method, path, **kwargs)
     status = response.status_code
     rows = _new_audit(sweep)
@@ -375,8 +406,7 @@ def _check(sweep: Sweep, call: Call) -> list[str]:
                     f"{[(r.action, r.patient_id, r.entity_type, r.entity_id) for r in naming]}"
                     f", expected one for patient {person_id}")
         return problems
-    refused = {403, 404} | ({422} if call.method in WRITES and call.role in call.rule.allowed
-                            else set())
+    refused = {403, 404} | ({422} if body == [] and call.role in call.rule.allowed else set())
     if status not in refused:
         problems.append(f"{call.label()}: {status}, expected 403 or 404: "
                         f"{response.text[:200]}")

@@ -356,7 +356,9 @@ def accept(session: Session, principal: Principal, *, consultation: Consultation
            practitioner_ids: list[int], note: str = "",
            expected_version: int | None = None) -> Consultation:
     """The coordinator accepts and assigns the experts (of the consulted institution; at
-    least two for an MDT); the experts and the requester hear of it."""
+    least two for an MDT); the experts and the requester hear of it. Who may comes before
+    the checks of the experts named."""
+    acting_side(principal, consultation, ConsultationAction.ACCEPT)
     wanted = list(dict.fromkeys(practitioner_ids))
     if consultation.kind is ConsultationKind.MDT and len(wanted) < 2:
         raise InvalidInput("mdt_needs_experts", "多学科会诊至少需要两位不同学科的专家",
@@ -388,6 +390,7 @@ def accept(session: Session, principal: Principal, *, consultation: Consultation
 def decline(session: Session, principal: Principal, *, consultation: Consultation,
             reason: str, expected_version: int | None = None) -> Consultation:
     """Decline with the reason the requester will read; the records stop being shared."""
+    acting_side(principal, consultation, ConsultationAction.DECLINE)
     if not reason.strip():
         raise InvalidInput("reason_required", "拒绝会诊须说明理由",
                            "A decline needs a reason")

@@ -435,11 +435,12 @@ def advise(session: Session, principal: Principal, *, referral: Referral,
 
 def refer_after_advice(session: Session, settings: Settings, principal: Principal, *,
                        advice: Referral) -> Referral:
-    """Turn answered advice into a referral to the same place, in one step."""
+    """Turn answered advice into a referral to the same place, in one step. Who may comes
+    before whether it can: the receiving side hears it is not theirs, not what state it is."""
+    check_side(principal, advice, Side.REFERRER)
     if not advice.advice:
         raise Conflict("no_advice", "该转诊没有专家建议",
                        "This referral was not answered with advice")
-    check_side(principal, advice, Side.REFERRER)
     return create(session, settings, principal, data=ReferralCreate(
         person_id=advice.person_id, target_institution_id=advice.target_institution_id,
         target_department_id=advice.target_department_id,
@@ -483,11 +484,12 @@ def cancel(session: Session, principal: Principal, *, referral: Referral,
 
 def refer_down(session: Session, settings: Settings, principal: Principal, *,
                referral: Referral, data: DownReferralBody) -> Referral:
-    """After discharge, send the patient back down in one step, carrying the follow-up plan."""
+    """After discharge, send the patient back down in one step, carrying the follow-up plan
+    (the receiving side's step: checked before the referral's state)."""
+    check_side(principal, referral, Side.RECEIVER)
     if referral.status is not TaskStatus.COMPLETED or not referral.outcome_summary:
         raise Conflict("not_discharged", "患者尚未出院（转诊未完成），不能下转",
                        "The patient has not been discharged yet; complete the referral first")
-    check_side(principal, referral, Side.RECEIVER)
     return create(session, settings, principal, data=ReferralCreate(
         person_id=referral.person_id,
         target_institution_id=data.target_institution_id or referral.referring_institution_id,
