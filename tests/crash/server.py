@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from tests.conftest import TEST_FIELD_KEY
+from tests.crash.zygote import DIE_AFTER_COMMIT
 from tests.live import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,12 +109,21 @@ class ServerProcess:
         self.pid: int | None = None
         self.starts = 0
 
-    def start(self, timeout: float = 30.0) -> float:
-        """Start a server process and wait until it answers ``/healthz``; seconds taken."""
+    def start(self, timeout: float = 30.0, *, die_after_commit: str = "",
+              **settings: str) -> float:
+        """Start a server process and wait until it answers ``/healthz``; seconds taken.
+
+        ``settings`` override the server's for this start only. ``die_after_commit``
+        (``referral.accept`` or ``settlement``) makes the process SIGKILL itself right
+        after committing the first acceptance or settlement, before it answers.
+        """
         assert self.pid is None, "a server is already running"
         began = time.monotonic()
         self.starts += 1
-        self.pid = self.zygote.fork(self.env, self.port, self._log_path())
+        env = {**self.env, **{f"YILIAN_{name.upper()}": value for name, value in settings.items()}}
+        if die_after_commit:
+            env[DIE_AFTER_COMMIT] = die_after_commit
+        self.pid = self.zygote.fork(env, self.port, self._log_path())
         deadline = began + timeout
         while time.monotonic() < deadline:
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
@@ -134,6 +144,22 @@ class ServerProcess:
             os.kill(self.pid, signal.SIGKILL)  # from here, at once; the zygote then reaps it
             self.zygote.sigkill(self.pid)
             self.pid = None
+
+    def died(self, within: float = 5.0) -> bool:
+        """Whether the server process dies by itself within ``within`` seconds (a zombie,
+        until the zygote reaps it; its sockets close a moment before it is one)."""
+        assert self.pid is not None, "no server was started"
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                stat = Path(f"/proc/{self.pid}/stat").read_text()
+            except FileNotFoundError:
+                return True
+            if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
 
     def _log_path(self) -> Path:
         return self.folder / f"server-{self.starts}.log"

@@ -1,5 +1,6 @@
 """Crash safety: the server SIGKILLed in the middle of settlement batches, referral
-acceptance and webhook delivery loses and doubles nothing once it is started again.
+acceptance and webhook delivery, or between a commit and its answer, loses and doubles
+nothing once it is started again.
 
 A real server process (uvicorn, the outbox worker inside it) runs on the test database,
 SQLite file or PostgreSQL. From threads, insurance clerks send a batch of discharge bills
@@ -19,6 +20,18 @@ and every acceptance announced by exactly one webhook
 message, delivered at least once (the one in flight at the kill again after the restart,
 under the same delivery id for the receiver to drop) and recorded as delivered exactly
 once.
+
+A kill at a seeded moment may or may not land in the most dangerous window, so a second
+test forces it there: after an acceptance (and, in a second server, a settlement) has
+committed, before the answer leaves. Servers started with ``die_after_commit`` SIGKILL
+themselves from a SQLAlchemy ``after_commit`` listener the test's zygote child registers
+(nothing under src/ knows of it) as soon as they commit the first unit of work that
+accepted a referral or settled a bill. The client sees the connection drop without an
+answer while the database already holds the change, the answer kept for its key and the
+webhook queued; a normal server then gets the same requests with the same keys and must
+answer with the first answers (the kept 200 body of the accept, not a 409; the stored
+settlement's id and slip, not a second one), leaving one acceptance step, one settlement
+and its event, the accumulator equal to its slip, and one webhook, delivered once.
 
 The servers are forked from a process that built the app once (tests/crash/zygote.py), so a
 restart costs well under a second; the database and the outbox are all they share.
@@ -63,6 +76,7 @@ from yilian.auth.models import Role
 from yilian.auth.security import issue_token
 from yilian.config import Settings
 from yilian.db import is_sqlite, make_engine
+from yilian.idempotency import IdempotentRequest
 from yilian.notify import subscriptions, verify_signature
 from yilian.notify.models import AttemptOutcome, Channel, OutboxAttempt, OutboxMessage, OutboxStatus
 from yilian.patients.models import PatientShare
@@ -420,3 +434,109 @@ def test_a_server_killed_mid_batch_loses_and_doubles_nothing(
         by_event[event["event_id"]].add(event["delivery_id"])
     assert len(by_event) == REFERRALS  # receivers deduping by event id see each once
     assert all(len(ids) == 1 for ids in by_event.values())
+
+
+# ---------------------------------------------------------------- the window after a commit
+
+
+def no_answer(call: Callable[[], tuple[int, Any]]) -> None:
+    """The request gets no answer at all: the server died before it sent one."""
+    try:
+        status, body = call()
+    except (OSError, http.client.HTTPException):
+        return
+    raise AssertionError(f"answered {status} {body}: the server was not killed before it")
+
+
+def test_a_server_killed_after_the_commit_before_the_answer_gives_the_resend_the_first_answer(
+    zygote: Zygote, session: Session, settings: Settings, receiver: Receiver, db_url: str,
+    tmp_path: Path,
+) -> None:
+    world = seed(session, settings, receiver.url)
+    referral_id = world.referral_ids[0]
+    winner = {**world.doctor, "Idempotency-Key": f"accept-{referral_id}-by-0"}
+    loser = {**world.doctor, "Idempotency-Key": f"accept-{referral_id}-by-1"}
+    bill = settle_body(world, "HL-2026-00-00", world.person_ids[0])
+    accept_path = f"/api/v1/referrals/{referral_id}/accept"
+    with ServerProcess(zygote, db_url, tmp_path, notify_worker_in_server="true",
+                       notify_poll_seconds="0.05", notify_backoff_base_seconds="0.2",
+                       notify_backoff_max_seconds="1") as server:
+        accept = partial(request, server.base, "POST", accept_path, headers=winner)
+        settle = partial(request, server.base, "POST", SETTLE, body=bill, headers=world.clerk)
+        # The worker is off in the servers that die, so only the last one can send the
+        # webhook: the receiver must see the acceptance's exactly once.
+        server.start(die_after_commit="referral.accept", notify_worker_in_server="false")
+        no_answer(accept)
+        assert server.died(), server.log()
+        server.kill()
+        receiver.killed.set()  # from now on the receiver answers 200 at once
+
+        # The acceptance is stored, with the answer kept for its key and its webhook queued.
+        session.rollback()
+        referral = session.get(Referral, referral_id)
+        assert referral is not None and referral.status is TaskStatus.ACCEPTED
+        kept = session.scalars(select(IdempotentRequest).where(
+            IdempotentRequest.key == winner["Idempotency-Key"])).one()
+        assert kept.status_code == 200
+        first_answer = json.loads(kept.body)
+        assert first_answer["status"] == "accepted"
+        queued = session.scalars(select(OutboxMessage)
+                                 .where(OutboxMessage.channel == Channel.WEBHOOK)).all()
+        assert [json.loads(m.body)["payload"]["referral_id"] for m in queued] == [referral_id]
+        assert queued[0].status is OutboxStatus.PENDING
+
+        server.start(die_after_commit="settlement", notify_worker_in_server="false")
+        no_answer(settle)
+        assert server.died(), server.log()
+        server.kill()
+
+        # The settlement is stored, and added to the accumulator.
+        session.rollback()
+        stored = session.scalars(select(Settlement)).one()
+        assert stored.idempotency_key == bill["idempotency_key"]
+        accumulator = session.scalars(select(Accumulator)).one()
+        assert (accumulator.hifp_pay, accumulator.admissions) == (stored.hifp_pay, 1)
+        session.rollback()
+
+        server.start()  # a normal server: the clients resend what got no answer, same keys
+        resent_accept, resent_settle = accept(), settle()
+        assert resent_accept == (200, first_answer)  # the first answer, not a 409
+        assert resent_settle[0] == 200, resent_settle
+        assert (resent_settle[1]["id"], resent_settle[1]["slip"]) == (stored.id, stored.slip)
+        assert accept() == (200, first_answer) and settle() == resent_settle  # and again
+        status, body = request(server.base, "POST", accept_path, headers=loser)
+        assert status == 409, body  # another click, another key: the referral is taken
+        wait_for_the_outbox(session, server)
+    session.rollback()
+
+    # One acceptance: one step, one version, its records shared once.
+    steps = session.scalars(select(ReferralEvent.referral_id)
+                            .where(ReferralEvent.action == "accept")).all()
+    assert steps == [referral_id]
+    referral = session.get(Referral, referral_id)
+    assert referral is not None and referral.version == world.versions[referral_id] + 1
+    shares = session.scalars(select(PatientShare.source_ref)).all()
+    assert shares == [f"ServiceRequest/{referral_id}"]
+
+    # One settlement: one event, one audit record; the accumulator is its slip.
+    assert session.scalars(select(Settlement.id)).all() == [stored.id]
+    assert session.scalars(select(SettlementEvent.settlement_id)).all() == [stored.id]
+    assert session.scalars(select(AuditEvent.entity_id)
+                           .where(AuditEvent.action == "settlement.settle")).all() == [
+        str(stored.id)]
+    accumulator = session.scalars(select(Accumulator)).one()
+    assert (accumulator.hifp_pay, accumulator.hifmi_pay, accumulator.hifmi_base,
+            accumulator.maf_pay, accumulator.admissions) == (
+        stored.hifp_pay, stored.hifmi_pay, stored.hifmi_base, stored.maf_pay, 1)
+
+    # One webhook for the acceptance, queued once, delivered once.
+    messages = session.scalars(select(OutboxMessage)
+                               .where(OutboxMessage.channel == Channel.WEBHOOK)).all()
+    assert [(m.id, m.kind, m.status) for m in messages] == [
+        (queued[0].id, "referral.accepted", OutboxStatus.DELIVERED)]
+    assert [headers["X-Yilian-Delivery"] for headers, _ in receiver.received] == [
+        messages[0].delivery_id]
+    headers, body = receiver.received[0]
+    verify_signature(world.secret, headers, body)
+    assert json.loads(body)["payload"] == {**json.loads(messages[0].body)["payload"],
+                                           "status": "accepted"}

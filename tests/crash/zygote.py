@@ -10,6 +10,12 @@ parent. ``kill`` SIGKILLs a child: nothing of it runs again, no shutdown hook, n
 Commands on stdin, one JSON object a line; answers on stdout, one line each:
 ``{"start": {"env": {...}, "port": 8000, "log": "/path"}}`` → ``{"pid": 123}``;
 ``{"kill": 123}`` → ``{"killed": 123}``. End of input: every child is killed.
+
+A child started with ``YILIAN_TEST_DIE_AFTER_COMMIT`` in its env SIGKILLs itself right
+after it commits the first unit of work that did that (``referral.accept``: accepted a
+referral; ``settlement``: settled a bill), before the answer leaves: the window where the
+change is stored and the client never hears so. It is a SQLAlchemy session listener the
+child registers on itself; nothing under ``src/`` knows of it.
 """
 
 from __future__ import annotations
@@ -20,10 +26,49 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
+DIE_AFTER_COMMIT = "YILIAN_TEST_DIE_AFTER_COMMIT"
+_DOING = "crash_test_doing"  # session.info: this transaction did what the child dies after
+
+
+def _die_after_commit(window: str) -> None:
+    """In the child: SIGKILL itself right after committing the first unit of work that did
+    ``window``, before the route's answer is sent (the request's session commits first)."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+
+    from yilian.referrals.models import ReferralEvent
+    from yilian.referrals.states import ReferralAction
+    from yilian.settlement.models import Settlement
+
+    windows: dict[str, Callable[[object], bool]] = {
+        "referral.accept": lambda row: (isinstance(row, ReferralEvent)
+                                        and row.action == ReferralAction.ACCEPT.value),
+        "settlement": lambda row: isinstance(row, Settlement),
+    }
+    if window not in windows:
+        raise SystemExit(f"{DIE_AFTER_COMMIT}={window!r}: not one of {sorted(windows)}")
+    does = windows[window]
+
+    @event.listens_for(Session, "after_flush")
+    def _note(session: Session, _context: UOWTransaction) -> None:
+        if any(does(row) for row in session.new):
+            session.info[_DOING] = True
+
+    @event.listens_for(Session, "after_commit")
+    def _die(session: Session) -> None:
+        # after_commit also follows a savepoint's release; only the outermost is stored.
+        if session.info.get(_DOING) and session.get_nested_transaction() is None:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    @event.listens_for(Session, "after_transaction_end")
+    def _forget(session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:  # ended, and the child lives: it did not do it
+            session.info.pop(_DOING, None)
 
 
 def _serve(parent: int, env: dict[str, str], port: int, log: str) -> None:
@@ -37,6 +82,8 @@ def _serve(parent: int, env: dict[str, str], port: int, log: str) -> None:
     os.close(descriptor)
     sys.stdin.close()
     os.environ.update(env)
+    if window := env.get(DIE_AFTER_COMMIT):
+        _die_after_commit(window)
     import uvicorn
 
     from yilian.app import create_app
