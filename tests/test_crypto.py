@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import stat
 from pathlib import Path
@@ -48,8 +50,45 @@ def test_same_value_encrypts_differently_but_indexes_the_same(cipher: FieldCiphe
     assert cipher.encrypt(ID_FIELD, ID_NUMBER) != cipher.encrypt(ID_FIELD, ID_NUMBER)
     index = cipher.blind_index(ID_FIELD, ID_NUMBER)
     assert index == cipher.blind_index(ID_FIELD, ID_NUMBER)
-    assert len(index) == 64
     assert index != cipher.blind_index(ID_FIELD, "110105194912310021")
+
+
+def test_an_index_names_the_key_that_made_it(cipher: FieldCipher) -> None:
+    key_id, digest = cipher.blind_index(ID_FIELD, ID_NUMBER).split(".")
+    assert key_id == cipher.key_id == cipher.index_key_id(f"{key_id}.{digest}")
+    assert len(digest) == 43  # base64url of 32 bytes: the whole index fits 64 characters
+    assert ID_NUMBER not in digest
+
+
+def test_a_lookup_asks_for_the_value_under_every_key_of_the_keyring() -> None:
+    first, second, staged = (os.urandom(32) for _ in range(3))
+    before = FieldCipher.from_keyring([first])
+    after = FieldCipher.from_keyring([first, second], staged=[staged])
+    ahead = FieldCipher.from_keyring([first, second, staged])
+    # Indexes made under any key the cipher knows are found by its lookups, and the newest
+    # active key makes the new ones.
+    candidates = after.blind_indexes(ID_FIELD, ID_NUMBER)
+    assert before.blind_index(ID_FIELD, ID_NUMBER) in candidates
+    assert ahead.blind_index(ID_FIELD, ID_NUMBER) in candidates
+    assert after.blind_index(ID_FIELD, ID_NUMBER) == candidates[0]
+    assert after.index_key_id(candidates[0]) == FieldKeys.derive(second).key_id
+    # Only this value's indexes: another value's are not among them.
+    assert not set(candidates) & set(after.blind_indexes(ID_FIELD, "110105194912310021"))
+    # A key the cipher does not know is not looked up.
+    stranger = FieldCipher.from_master_key(os.urandom(32))
+    assert stranger.blind_index(ID_FIELD, ID_NUMBER) not in candidates
+
+
+def test_an_index_of_the_old_unprefixed_form_is_the_first_keys() -> None:
+    first, second = os.urandom(32), os.urandom(32)
+    # As indexes were made before they named their key: 64 hex digits of HMAC-SHA256 of the
+    # field, NUL and the value, under the first master key's index key.
+    old = hmac.new(FieldKeys.derive(first).index_key, f"{ID_FIELD}\0{ID_NUMBER}".encode(),
+                   hashlib.sha256).hexdigest()
+    rotated = FieldCipher.from_keyring([first, second])
+    assert old in rotated.blind_indexes(ID_FIELD, ID_NUMBER)
+    assert rotated.index_key_id(old) == FieldKeys.derive(first).key_id
+    assert rotated.index_key_id("not an index") == ""
 
 
 def test_blind_index_differs_between_fields_and_keys(cipher: FieldCipher) -> None:

@@ -129,10 +129,11 @@ def _key_ids(connection: Connection) -> dict[str, int]:
     from yilian import keys
 
     present = set(_user_tables(connection))
-    if not {column.table for column in keys.ENCRYPTED_COLUMNS} <= present:
+    if not {c.table for c in (*keys.ENCRYPTED_COLUMNS, *keys.COPIED_INDEXES)} <= present:
         return {}
     with make_sessionmaker(connection.engine)(bind=connection) as session:
-        return keys.values_by_key(session)
+        # Without the keyring, the unprefixed indexes (of its first key) go unnamed.
+        return keys.values_by_key(session, legacy_key_id=None)
 
 
 # --- PostgreSQL tools ---------------------------------------------------------------------

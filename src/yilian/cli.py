@@ -176,28 +176,25 @@ def db_verify(
 
 @keys_app.command("status")
 def keys_status() -> None:
-    """The keyring's keys and how many encrypted values each one holds."""
+    """The keyring's keys and how many encrypted values and blind indexes each one holds."""
     from yilian import keys
 
     settings = get_settings()
+    ids = run_or_fail(lambda: keys.key_ids(settings))
 
     def count() -> dict[str, dict[str, int]]:
         with unit_of_work() as session:
-            return keys.status(session)
+            return keys.status(session, legacy_key_id=ids[0])
 
     counts = run_or_fail(count)
-    ids = run_or_fail(lambda: keys.key_ids(settings))
-    totals: dict[str, int] = {}
-    for per_key in counts.values():
-        for key_id, number in per_key.items():
-            totals[key_id] = totals.get(key_id, 0) + number
+    uses = keys.use_by_key(counts)
     for position, key_id in enumerate(ids):
-        roles = [*(["blind indexes"] if position == 0 else []),
-                 *(["encrypts"] if position == len(ids) - 1 else [])]
-        label = f" ({', '.join(roles)})" if roles else ""
-        typer.echo(f"key {key_id}{label}: {totals.pop(key_id, 0)} values")
-    for key_id, number in totals.items():
-        typer.echo(f"key {key_id} (NOT IN THE KEYRING): {number} values")
+        label = " (encrypts)" if position == len(ids) - 1 else ""
+        use = uses.pop(key_id, keys.KeyUse())
+        typer.echo(f"key {key_id}{label}: {use.values} values, {use.indexes} blind indexes")
+    for key_id, use in uses.items():
+        typer.echo(f"key {key_id} (NOT IN THE KEYRING): {use.values} values, "
+                   f"{use.indexes} blind indexes")
     for column, per_key in counts.items():
         shown = ", ".join(f"{k} {n}" for k, n in per_key.items()) or "empty"
         typer.echo(f"  {column}: {shown}")
@@ -207,11 +204,11 @@ def keys_status() -> None:
 def keys_rotate(
     new_key: Annotated[
         bool, typer.Option("--new-key/--no-new-key",
-                           help="Install a new key first (else re-encrypt under the newest)")
+                           help="Install a new key first (else rotate to the newest)")
     ] = True,
     batch_size: Annotated[int, typer.Option(min=1, help="Values per transaction")] = 500,
 ) -> None:
-    """Install a new field key and re-encrypt every value under it, online, in batches."""
+    """Install a new field key; re-encrypt and re-index every value under it, online."""
     from yilian import keys
     from yilian.crypto import FieldDecryptionError, cipher_from_settings
 
@@ -233,19 +230,21 @@ def keys_rotate(
             audit.bind(session, audit.AuditContext(actor=f"cli:{getpass.getuser()}"))
             audit.record(session, action="keys.rotate", entity_type="field_key",
                          entity_id=report.key_id,
-                         detail={"reencrypted": report.reencrypted, "batches": report.batches,
+                         detail={"reencrypted": report.reencrypted,
+                                 "reindexed": report.reindexed, "batches": report.batches,
                                  "left_over": report.left_over})
     finally:
         engine.dispose()
     typer.echo(report.summary())
     if report.left_over:
-        fail(f"{report.left_over} values are still under older keys (written meanwhile by a "
-             "server that does not have the new key?): run `yilian keys rotate --no-new-key`")
+        fail(f"{report.left_over} values or blind indexes are still under older keys (written "
+             "meanwhile by a server that does not have the new key?): run "
+             "`yilian keys rotate --no-new-key`")
 
 
 @keys_app.command("retire")
 def keys_retire(key_id: Annotated[str, typer.Argument(help="The key id to drop")]) -> None:
-    """Drop an old key from the key file, once no value is under it."""
+    """Drop a key from the key file, once no value and no blind index is under it."""
     from yilian import keys
 
     settings = get_settings()

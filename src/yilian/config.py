@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     field_keys: SecretStr | None = Field(
         default=None,
         description="A keyring instead of field_key: base64 master keys separated by commas, "
-        "oldest first; the last encrypts, all decrypt, the first derives the blind indexes.",
+        "oldest first; the last encrypts and indexes, all decrypt and are searched by.",
     )
     field_key_file: Path = Path("./yilian.fieldkey")
     # Patient index: a pair scoring at or above empi_link_threshold links at once; between

@@ -6,21 +6,24 @@ per value and the field's name as associated data, so a ciphertext copied into a
 column does not decrypt. ``key_id`` names the key that encrypted it, for key rotation.
 
 Exact lookup without decrypting uses a blind index: HMAC-SHA256 of the field name and the
-value under a separate key. Equal values in one field give equal indexes; the same value
-in two fields does not, so indexes cannot be joined across columns.
+value under a separate key, stored as ``<key_id>.<base64url(hmac)>`` (52 characters), the
+key id naming the key that made it. Equal values in one field under one key give equal
+indexes; the same value in two fields does not, so indexes cannot be joined across columns.
 
 Both keys are derived with HKDF-SHA256 from a master key (``Settings.field_key`` or the
 generated ``field_key_file``). Losing the master key loses every encrypted value.
 
 Key rotation (``yilian keys rotate``, ``yilian.keys``): the master keys form a keyring,
 oldest first (``Settings.field_keys`` or one key per line of the key file). The newest
-encrypts, every key decrypts the values its key_id names. The blind-index key stays the one
-derived from the FIRST master key, across rotations: a lookup hashes the searched value once
-and compares it with stored hashes, so changing the index key would make every stored hash
-unfindable until re-indexed, and re-indexing online would need two hash columns per field
-and every search to query both. Rotation protects the ciphertexts (a leaked or retired
-encryption key); the first key therefore stays in the keyring for as long as its indexes
-are in use (``yilian keys retire`` refuses it).
+encrypts and indexes; every key decrypts the values its key_id names. A lookup therefore
+asks for every index the searched value may be stored under (``blind_indexes``: one per
+key of the keyring, ``WHERE idx IN (...)``), so rows the rotation has re-indexed and rows
+it has not yet reached are found alike, and a key can be retired, the first one too, once
+no ciphertext and no index names it.
+
+Indexes made before they named their key (64 hex digits, no key id) were all keyed from the
+keyring's FIRST master key (that key was never retired then); they are read as that key's,
+and the next rotation rewrites them in the new form.
 """
 
 from __future__ import annotations
@@ -96,19 +99,24 @@ def _hkdf(master_key: bytes, info: bytes) -> bytes:
 class FieldCipher:
     """Encrypts, decrypts and blind-indexes field values under the current keys.
 
-    ``previous`` keys only decrypt: values they encrypted stay readable while a key
-    rotation re-encrypts them. Blind indexes use ``index_key`` when given (a keyring's:
-    the first master key's), else the current key's.
+    ``previous`` keys only decrypt, and lookups also ask for the indexes they made: values
+    they sealed stay readable and findable while a key rotation moves them to the current
+    key. ``legacy_index`` is the key whose indexes predate the key-id prefix (a keyring's
+    first; by default the current key).
     """
 
     def __init__(
         self, keys: FieldKeys, *, previous: Iterable[FieldKeys] = (),
-        index_key: bytes | None = None,
+        legacy_index: FieldKeys | None = None,
     ) -> None:
         self.keys = keys
+        previous = list(previous)
         self._aead = {old.key_id: AESGCM(old.encryption_key) for old in previous}
         self._aead[keys.key_id] = AESGCM(keys.encryption_key)
-        self._index_key = index_key if index_key is not None else keys.index_key
+        # The current key first: most stored indexes are under it.
+        self._index_keys = {keys.key_id: keys.index_key,
+                            **{old.key_id: old.index_key for old in previous}}
+        self._legacy_index = legacy_index if legacy_index is not None else keys
 
     @classmethod
     def from_master_key(cls, master_key: bytes) -> FieldCipher:
@@ -119,14 +127,15 @@ class FieldCipher:
     def from_keyring(
         cls, master_keys: Iterable[bytes], staged: Iterable[bytes] = ()
     ) -> FieldCipher:
-        """A cipher on a keyring, oldest first: the newest encrypts, all decrypt, the first
-        derives the blind-index key (see the module's note on rotation). ``staged`` keys
-        only decrypt (a key being rolled out to every server before it encrypts)."""
+        """A cipher on a keyring, oldest first: the newest encrypts and indexes, all decrypt
+        and are looked up by, the first made the indexes of the older unprefixed form (see
+        the module's note on rotation). ``staged`` keys only decrypt and are looked up by (a
+        key being rolled out to every server before it encrypts)."""
         derived = [FieldKeys.derive(key) for key in master_keys]
         if not derived:
             raise ValueError("A keyring needs at least one master key")
         extra = [FieldKeys.derive(key) for key in staged]
-        return cls(derived[-1], previous=[*derived[:-1], *extra], index_key=derived[0].index_key)
+        return cls(derived[-1], previous=[*derived[:-1], *extra], legacy_index=derived[0])
 
     @property
     def key_ids(self) -> tuple[str, ...]:
@@ -183,14 +192,44 @@ class FieldCipher:
         return plaintext.decode("utf-8")
 
     def blind_index(self, field: str, value: str) -> str:
-        """A keyed hash (hex) for finding the value in this field by exact match.
+        """A keyed hash for finding the value in this field by exact match, under the
+        current key: ``<key_id>.<base64url(hmac)>``.
 
         The value is NFKC-normalised and trimmed first; anything more (upper-case X, the
         15-to-18-digit upgrade) is the caller's: pass ``resident_id.parse(...).number``.
         """
-        normalised = unicodedata.normalize("NFKC", value).strip()
-        message = _associated_data(field) + b"\x00" + normalised.encode("utf-8")
-        return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
+        return _index_text(self.key_id, _digest(self._index_keys[self.key_id], field, value))
+
+    def blind_indexes(self, field: str, value: str) -> tuple[str, ...]:
+        """Every index the value may be stored under in this field, for a lookup: one per
+        key this cipher knows (the current one first), and the unprefixed form of the
+        keyring's first key (see the module's note on rotation)."""
+        found = [_index_text(key_id, _digest(index_key, field, value))
+                 for key_id, index_key in self._index_keys.items()]
+        found.append(_digest(self._legacy_index.index_key, field, value).hex())
+        return tuple(found)
+
+    def index_key_id(self, index: str) -> str:
+        """The id of the key a stored index was made with ("" when it is not an index)."""
+        key_id, dot, rest = index.partition(".")
+        if dot:
+            return key_id if len(key_id) == 8 and rest else ""
+        return self._legacy_index.key_id if len(index) == 64 else ""
+
+    @property
+    def legacy_index_key_id(self) -> str:
+        """The id of the key that made the indexes of the unprefixed form (64 hex digits)."""
+        return self._legacy_index.key_id
+
+
+def _digest(index_key: bytes, field: str, value: str) -> bytes:
+    normalised = unicodedata.normalize("NFKC", value).strip()
+    message = _associated_data(field) + b"\x00" + normalised.encode("utf-8")
+    return hmac.new(index_key, message, hashlib.sha256).digest()
+
+
+def _index_text(key_id: str, digest: bytes) -> str:
+    return f"{key_id}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode('ascii')}"
 
 
 def _associated_data(field: str) -> bytes:

@@ -178,7 +178,7 @@ def test_a_merged_person_is_replaced_by_the_survivor(
                       birth_date=date(1991, 9, 23), phone="13700000002", address="保定市竞秀区")
     assert first.person.id != second.person.id
     survivor, retired = first.person.id, second.person.id
-    merging.merge_persons(session, None, survivor_id=survivor, retired_id=retired,
+    merging.merge_persons(session, settings, None, survivor_id=survivor, retired_id=retired,
                           reason="同一患者两次建档")
     session.commit()
 

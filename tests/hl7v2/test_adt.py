@@ -305,7 +305,8 @@ def _register_duplicate(client: TestClient, headers: dict[str, str], local_id: s
 
 
 def test_a40_merges_the_two_people_with_history_and_a_resent_a40_does_nothing(
-    client: TestClient, session: Session, network: Network, county_his: dict[str, str],
+    client: TestClient, session: Session, settings: Settings, network: Network,
+    county_his: dict[str, str],
 ) -> None:
     post(client, county_his, a04())
     _register_duplicate(client, county_his, "000456")
@@ -341,7 +342,8 @@ def test_a40_merges_the_two_people_with_history_and_a_resent_a40_does_nothing(
     assert late.field("MSA", 1) == "AE"
     assert "000123" in late.field("ERR", 8)
     # Undoing the merge gives the number back.
-    merging.unmerge(session, None, merge_event_id=merge.id, reason="two sisters after all")
+    merging.unmerge(session, settings, None, merge_event_id=merge.id,
+                    reason="two sisters after all")
     session.commit()
     assert record_at(session, network.county, "000456").superseded_by_id is None
 

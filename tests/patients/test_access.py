@@ -38,8 +38,8 @@ def test_a_share_follows_a_merge_a_revoked_one_does_not_and_both_checks_agree(
     gone = access.share_person(session, None, person=revoked,
                                data=ShareCreate(institution_id=beijing.id))
     access.revoke_share(session, None, person=revoked, share_id=gone.id)
-    merge_persons(session, None, survivor_id=survivor.id, retired_id=shared_then_merged.id,
-                  reason="同一人")
+    merge_persons(session, settings, None, survivor_id=survivor.id,
+                  retired_id=shared_then_merged.id, reason="同一人")
     clinician = make_user(session, role=Role.CLINICIAN, institution=beijing)
     outsider = make_user(session, role=Role.CLINICIAN, institution=elsewhere)
     session.commit()

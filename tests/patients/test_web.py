@@ -256,7 +256,7 @@ def test_steward_undoes_a_merge_and_detaches_a_record_from_the_person_page(
     song = register(session, settings, network.county, "MZ000123", **SONG)
     other = register(session, settings, network.beijing, "A-88", name="Song Xiulan",
                      phone="13912345678")
-    event = merging.merge_persons(session, None, survivor_id=song.person.id,
+    event = merging.merge_persons(session, settings, None, survivor_id=song.person.id,
                                   retired_id=other.person.id, reason="患者本人确认")
     session.commit()
     sign_in(client, "admin")
@@ -324,7 +324,8 @@ def test_a_patient_number_the_hospital_merged_away_is_shown_retired(
     client: TestClient, session: Session, settings: Settings, network: Network
 ) -> None:
     song, review = song_and_a_possible_duplicate(session, settings, network)
-    merging.decide_review(session, None, review=review, same_person=True, reason="HIS merge")
+    merging.decide_review(session, settings, None, review=review, same_person=True,
+                          reason="HIS merge")
     kept = session.scalar(select(PatientRecord).where(PatientRecord.local_id == "MZ000123"))
     prior = session.scalar(select(PatientRecord).where(PatientRecord.local_id == "ZY-77"))
     assert kept is not None and prior is not None

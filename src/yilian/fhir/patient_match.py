@@ -41,14 +41,13 @@ class _Scored:
 
 
 def _certain_people(
-    session: Session, description: PatientDescription, id_hash: str | None
+    session: Session, description: PatientDescription, id_hashes: tuple[str, ...]
 ) -> list[Person]:
     """People the description names outright: by resident ID or by a patient number."""
     found: dict[int, Person] = {}
-    if id_hash is not None:
-        person = patients.person_holding_id(session, id_hash=id_hash)
-        if person is not None:
-            found[person.id] = person
+    person = patients.person_holding_id(session, id_hashes=id_hashes)
+    if person is not None:
+        found[person.id] = person
     for number in description.local_numbers:
         institution = registry.get_institution_by_code(session, code=number.institution_code)
         record = None if institution is None else patients.get_record_by_local_id(
@@ -95,9 +94,8 @@ def match_patients(
     request = match_request(body)
     description = describe_patient(request.patient)
     cipher = cipher_from_settings(settings)
-    id_hash = matching.id_hash(cipher, description.resident_ids[0]) if (
-        description.resident_ids
-    ) else None
+    id_number = description.resident_ids[0] if description.resident_ids else None
+    id_hash = matching.id_hash(cipher, id_number)
     if _too_little_to_match(description, id_hash):
         raise InvalidResource(
             "信息不足以匹配：请至少给出身份证号、患者号、手机号，或姓名加出生日期",
@@ -105,7 +103,8 @@ def match_patients(
             "name with a birth date",
         )
     scored = [_Scored(person, 1.0, matching.MatchGrade.CERTAIN)
-              for person in _certain_people(session, description, id_hash)]
+              for person in _certain_people(session, description,
+                                            matching.id_hashes(cipher, id_number))]
     certain_ids = {item.person.id for item in scored}
     features = matching.features_of(
         name=description.name, sex=description.sex.value, birth_date=description.birth_date,

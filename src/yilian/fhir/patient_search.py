@@ -160,10 +160,11 @@ def _text(column: QueryableAttribute[str | None], value: str, modifier: str) -> 
     return column.istartswith(value, autoescape=True)
 
 
-def _resident_id_hash(cipher: FieldCipher, number: str) -> str | None:
-    """The keyed hash a searched resident ID is stored under; a 400 for an impossible one."""
+def _resident_id_hashes(cipher: FieldCipher, number: str) -> tuple[str, ...]:
+    """The keyed hashes a searched resident ID may be stored under; a 400 for an impossible
+    one."""
     try:
-        return matching.id_hash(cipher, number)
+        return matching.id_hashes(cipher, number)
     except ResidentIdError as exc:  # its message never repeats the number
         raise BadSearch("invalid_search_value", f"参数 identifier：{exc.zh}",
                         f"Parameter identifier: {exc.en}") from exc
@@ -176,14 +177,14 @@ def _identifier_condition(session: Session, cipher: FieldCipher, clause: Clause)
         if token.system is None:  # a patient number anywhere, or a resident ID
             conditions.append(PatientRecord.local_id == token.code)
             try:
-                hashed = matching.id_hash(cipher, token.code)
+                hashed = matching.id_hashes(cipher, token.code)
             except ResidentIdError:
-                hashed = None
-            if hashed is not None:
-                conditions.append(PatientRecord.id_number_hash == hashed)
+                hashed = ()
+            if hashed:
+                conditions.append(PatientRecord.id_number_hash.in_(hashed))
         elif token.system == systems.RESIDENT_ID:
             conditions.append(
-                PatientRecord.id_number_hash == _resident_id_hash(cipher, token.code)
+                PatientRecord.id_number_hash.in_(_resident_id_hashes(cipher, token.code))
                 if token.code else PatientRecord.id_number_hash.is_not(None)
             )
         elif institution_code is not None:
@@ -266,8 +267,8 @@ def _condition(session: Session, cipher: FieldCipher, clause: Clause) -> Conditi
             if token.names(systems.HL7_ADMINISTRATIVE_GENDER) and token.code in set(Sex)
         ])
     if clause.name == "phone":
-        hashes = [matching.phone_hash(cipher, token.code) for token in tokens(clause)]
-        return _records_where(PatientRecord.phone_hash.in_([h for h in hashes if h]))
+        hashes = [h for token in tokens(clause) for h in matching.phone_hashes(cipher, token.code)]
+        return _records_where(PatientRecord.phone_hash.in_(hashes))
     raise AssertionError(f"unhandled search parameter {clause.name}")
 
 

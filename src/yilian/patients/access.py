@@ -268,10 +268,11 @@ def list_persons(
             )
         )
     if where.id_number:
-        wanted_id = matching.id_hash(cipher, where.id_number)
-        record_terms.append(PatientRecord.id_number_hash == wanted_id)
+        wanted_ids = matching.id_hashes(cipher, where.id_number)
+        record_terms.append(PatientRecord.id_number_hash.in_(wanted_ids))
     if where.phone:
-        record_terms.append(PatientRecord.phone_hash == matching.phone_hash(cipher, where.phone))
+        wanted_phones = matching.phone_hashes(cipher, where.phone)
+        record_terms.append(PatientRecord.phone_hash.in_(wanted_phones))
     if where.birth_date:
         record_terms.append(PatientRecord.birth_date == where.birth_date)
     if where.institution_id:

@@ -462,6 +462,7 @@ def merge_patients(session: Session, inbound: hl7v2.Inbound) -> hl7v2.Accepted:
         if prior.person_id != survivor.person_id:
             event = merging.merge_persons(
                 session,
+                inbound.settings,
                 inbound.principal,
                 survivor_id=survivor.person_id,
                 retired_id=prior.person_id,

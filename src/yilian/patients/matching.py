@@ -28,12 +28,15 @@ __all__ = [
     "MatchGrade",
     "PersonMatch",
     "candidate_row",
+    "current_id_hash",
     "features_of",
     "find_matches",
     "grade",
     "id_hash",
-    "phone_hash",
+    "id_hashes",
+    "phone_hashes",
     "record_features",
+    "record_id_hashes",
     "score_records",
 ]
 
@@ -107,11 +110,38 @@ def id_hash(cipher: FieldCipher, id_number: str | None) -> str | None:
     return cipher.blind_index(ID_FIELD, resident_id.parse(id_number).number)
 
 
+def id_hashes(cipher: FieldCipher, id_number: str | None) -> tuple[str, ...]:
+    """Every keyed hash a valid resident ID may be stored under while keys rotate, to look
+    it up with (none without one)."""
+    if not id_number:
+        return ()
+    return cipher.blind_indexes(ID_FIELD, resident_id.parse(id_number).number)
+
+
+def record_id_hashes(cipher: FieldCipher, record: PatientRecord) -> tuple[str, ...]:
+    """Every keyed hash the record's resident ID may be stored under (none without one)."""
+    if record.id_number_cipher is None:
+        return ()
+    return cipher.blind_indexes(ID_FIELD, cipher.decrypt(ID_FIELD, record.id_number_cipher))
+
+
+def current_id_hash(cipher: FieldCipher, record: PatientRecord) -> str | None:
+    """The record's resident-ID hash under the current key, to compare with another's: as
+    stored, or made again from the decrypted number while a key rotation has not reached
+    the record (hashes under two keys never compare equal)."""
+    stored = record.id_number_hash
+    if stored is None or record.id_number_cipher is None or (
+        cipher.index_key_id(stored) == cipher.key_id
+    ):
+        return stored
+    return cipher.blind_index(ID_FIELD, cipher.decrypt(ID_FIELD, record.id_number_cipher))
+
+
 def _candidates(
     session: Session,
     features: LinkFeatures,
     *,
-    phone_hash: str | None,
+    phone_hashes: Sequence[str],
     limit: int,
     exclude_record_id: int | None,
 ) -> list[Candidate]:
@@ -138,8 +168,8 @@ def _candidates(
         rules.append(
             and_(PatientRecord.birth_date == born, PatientRecord.surname_py == features.surname_py)
         )
-    if phone_hash:
-        rules.append(PatientRecord.phone_hash == phone_hash)
+    if phone_hashes:
+        rules.append(PatientRecord.phone_hash.in_(phone_hashes))
     if not rules:
         return []
     # One indexed lookup per rule, united: planners scan the whole table for an OR of them.
@@ -179,7 +209,7 @@ def record_features(cipher: FieldCipher, record: PatientRecord) -> LinkFeatures:
         birth_date=record.birth_date,
         phone=phone,
         address=record.address,
-        id_hash=record.id_number_hash,
+        id_hash=current_id_hash(cipher, record),
     )
 
 
@@ -188,10 +218,11 @@ def candidate_row(cipher: FieldCipher, record: PatientRecord) -> dict[str, str |
     return record_features(cipher, record).as_row(str(record.id))
 
 
-def phone_hash(cipher: FieldCipher, phone: str | None) -> str | None:
-    """The keyed hash of a phone number's normalised digits (None without one)."""
+def phone_hashes(cipher: FieldCipher, phone: str | None) -> tuple[str, ...]:
+    """Every keyed hash a phone number may be stored under while keys rotate, to look it up
+    with (none without one)."""
     digits = normalise_phone(phone)
-    return cipher.blind_index(PHONE_FIELD, digits) if digits else None
+    return cipher.blind_indexes(PHONE_FIELD, digits) if digits else ()
 
 
 def find_matches(
@@ -207,7 +238,7 @@ def find_matches(
     found = _candidates(
         session,
         features,
-        phone_hash=cipher.blind_index(PHONE_FIELD, features.phone) if features.phone else None,
+        phone_hashes=cipher.blind_indexes(PHONE_FIELD, features.phone) if features.phone else (),
         limit=settings.empi_max_candidates,
         exclude_record_id=exclude_record_id,
     )

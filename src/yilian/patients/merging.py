@@ -14,8 +14,11 @@ from sqlalchemy.orm import Session
 
 from yilian.audit import service as audit
 from yilian.auth.permissions import Action, Principal, Scope, scope_of
+from yilian.config import Settings
+from yilian.crypto import cipher_from_settings
 from yilian.db import utcnow
 from yilian.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from yilian.patients import matching
 from yilian.patients import service as patients
 from yilian.patients.models import (
     LinkEvent,
@@ -80,6 +83,7 @@ def _active_or_raise(session: Session, person_id: int) -> Person:
 
 def merge_persons(
     session: Session,
+    settings: Settings,
     principal: Principal | None,
     *,
     survivor_id: int,
@@ -94,11 +98,11 @@ def merge_persons(
     survivor = _active_or_raise(session, survivor_id)
     retired = _active_or_raise(session, retired_id)
     _may_steward(principal, survivor, retired)
-    if (
-        survivor.id_number_hash
-        and retired.id_number_hash
-        and survivor.id_number_hash != retired.id_number_hash
-    ):
+    # A person's resident ID is its records' (see patients._refresh_person), compared under
+    # the current key: a key rotation may have re-hashed one person's and not the other's.
+    cipher = cipher_from_settings(settings)
+    held = {matching.current_id_hash(cipher, r) for r in (*survivor.records, *retired.records)}
+    if len(held - {None}) > 1:
         raise Conflict(
             "merge_id_conflict",
             "两人身份证号不同，不能合并为同一人",
@@ -117,7 +121,7 @@ def merge_persons(
     session.flush()
     if retired_hash and not survivor.id_number_hash:
         survivor.id_number_hash = retired_hash
-    patients._refresh_person(session, survivor)
+    patients._refresh_person(session, settings, survivor)
     _supersede_reviews(session, survivor)
     event = LinkEvent(
         kind=LinkEventKind.MERGED,
@@ -146,7 +150,12 @@ def retire_patient_number(*, prior: PatientRecord, survivor: PatientRecord) -> N
 
 
 def unmerge(
-    session: Session, principal: Principal | None, *, merge_event_id: int, reason: str
+    session: Session,
+    settings: Settings,
+    principal: Principal | None,
+    *,
+    merge_event_id: int,
+    reason: str,
 ) -> LinkEvent:
     """Undo a merge: the records it moved go back to the retired person, made active again."""
     merge = session.get(LinkEvent, merge_event_id)
@@ -190,8 +199,8 @@ def unmerge(
         record.linked_at = utcnow()
         record.superseded_by_id = None  # a patient number retired by the merge is back
     session.flush()
-    patients._refresh_person(session, retired)
-    patients._refresh_person(session, survivor)
+    patients._refresh_person(session, settings, retired)
+    patients._refresh_person(session, settings, survivor)
     event = LinkEvent(
         kind=LinkEventKind.UNMERGED,
         person_id=survivor.id,
@@ -209,7 +218,8 @@ def unmerge(
 
 
 def detach_record(
-    session: Session, principal: Principal | None, *, record_id: int, reason: str
+    session: Session, settings: Settings, principal: Principal | None, *, record_id: int,
+    reason: str,
 ) -> LinkEvent:
     """Take one wrongly linked record out of its person into a new person of its own."""
     record = session.get(PatientRecord, record_id)
@@ -223,16 +233,20 @@ def detach_record(
             "该记录是此患者唯一的记录，无需移出",
             "This is the patient's only record; there is nothing to separate it from",
         )
-    hash_ = record.id_number_hash
-    if hash_ and person.id_number_hash == hash_ and any(
-        r.id_number_hash == hash_ for r in person.records if r.id != record.id
+    # Hashes compared under the current key, or against every form the record's ID may
+    # take: a key rotation may not have reached every row yet.
+    cipher = cipher_from_settings(settings)
+    hash_ = matching.current_id_hash(cipher, record)
+    holds_it = person.id_number_hash in matching.record_id_hashes(cipher, record)
+    if hash_ and holds_it and any(
+        matching.current_id_hash(cipher, r) == hash_ for r in person.records if r.id != record.id
     ):
         raise Conflict(
             "detach_same_id",
             "同一身份证号的记录必须属于同一人",
             "Records with the same resident ID must stay with the same person",
         )
-    if hash_ and person.id_number_hash == hash_:
+    if hash_ and holds_it:
         person.id_number_hash = None
         session.flush()
     new_person = Person()
@@ -242,8 +256,8 @@ def detach_record(
     record.match_probability = None
     record.linked_at = utcnow()
     session.flush()
-    patients._refresh_person(session, new_person)
-    patients._refresh_person(session, person)
+    patients._refresh_person(session, settings, new_person)
+    patients._refresh_person(session, settings, person)
     event = LinkEvent(
         kind=LinkEventKind.DETACHED,
         person_id=new_person.id,
@@ -332,8 +346,8 @@ def get_review_or_raise(session: Session, principal: Principal, *, review_id: in
 
 
 def decide_review(
-    session: Session, principal: Principal | None, *, review: LinkReview, same_person: bool,
-    reason: str,
+    session: Session, settings: Settings, principal: Principal | None, *, review: LinkReview,
+    same_person: bool, reason: str,
 ) -> LinkReview:
     """Settle a review item: merge the two people, or record that they are different."""
     if review.status is not ReviewStatus.OPEN:
@@ -350,6 +364,7 @@ def decide_review(
         else:
             merge_persons(
                 session,
+                settings,
                 principal,
                 survivor_id=candidate.id,
                 retired_id=record_person.id,

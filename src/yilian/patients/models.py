@@ -113,7 +113,9 @@ class Person(Base):
     name: Mapped[str] = mapped_column(String(64), default="")
     sex: Mapped[Sex] = mapped_column(str_enum(Sex, 16), default=Sex.UNKNOWN)
     birth_date: Mapped[date | None] = mapped_column(Date)
-    # A person holds at most one resident ID; its keyed hash guards against linking two.
+    # A person holds at most one resident ID; its keyed hash guards against linking two (under
+    # one key: while a key rotation runs, finding the holder by every key's hash is the guard,
+    # see service.person_holding_id).
     id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -150,10 +150,12 @@ def update_record(
 
 @router.post("/records/{record_id}/detach", response_model=LinkEventRead)
 def detach_record(
-    body: DetachRequest, session: DbSession, principal: Steward, record: CurrentRecord
+    body: DetachRequest, session: DbSession, settings: AppSettings, principal: Steward,
+    record: CurrentRecord,
 ) -> LinkEventRead:
     """Take a wrongly linked record out of its person into a new person of its own."""
-    event = merging.detach_record(session, principal, record_id=record.id, reason=body.reason)
+    event = merging.detach_record(session, settings, principal, record_id=record.id,
+                                  reason=body.reason)
     return LinkEventRead.model_validate(event)
 
 
@@ -186,11 +188,13 @@ def read_review(review: CurrentReview, settings: AppSettings) -> ReviewDetailRea
 
 @router.post("/reviews/{review_id}/decision", response_model=ReviewRead)
 def decide_review(
-    body: ReviewDecision, session: DbSession, principal: Steward, review: CurrentReview
+    body: ReviewDecision, session: DbSession, settings: AppSettings, principal: Steward,
+    review: CurrentReview,
 ) -> ReviewRead:
     """Settle a review item: the same person (the two are merged) or different people."""
     decided = merging.decide_review(
-        session, principal, review=review, same_person=body.same_person, reason=body.reason
+        session, settings, principal, review=review, same_person=body.same_person,
+        reason=body.reason,
     )
     return ReviewRead.model_validate(decided)
 
@@ -200,14 +204,14 @@ def decide_review(
 
 @router.post("/merges", response_model=LinkEventRead, status_code=201)
 def merge_persons(
-    body: MergeRequest, session: DbSession, principal: Steward
+    body: MergeRequest, session: DbSession, settings: AppSettings, principal: Steward
 ) -> LinkEventRead:
     """Merge one person into another; the retired person's records move to the survivor."""
     for person_id in (body.survivor_id, body.retired_id):
         patients.get_person_or_raise(session, principal, person_id=person_id,
                                      purpose="patient.merge")
     event = merging.merge_persons(
-        session, principal, survivor_id=body.survivor_id, retired_id=body.retired_id,
+        session, settings, principal, survivor_id=body.survivor_id, retired_id=body.retired_id,
         reason=body.reason,
     )
     return LinkEventRead.model_validate(event)
@@ -215,10 +219,12 @@ def merge_persons(
 
 @router.post("/merges/{event_id}/undo", response_model=LinkEventRead)
 def undo_merge(
-    event_id: Key, body: UnmergeRequest, session: DbSession, principal: Steward
+    event_id: Key, body: UnmergeRequest, session: DbSession, settings: AppSettings,
+    principal: Steward,
 ) -> LinkEventRead:
     """Undo a merge: the records it moved go back to the person they came from."""
-    event = merging.unmerge(session, principal, merge_event_id=event_id, reason=body.reason)
+    event = merging.unmerge(session, settings, principal, merge_event_id=event_id,
+                            reason=body.reason)
     return LinkEventRead.model_validate(event)
 
 

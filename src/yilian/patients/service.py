@@ -8,7 +8,7 @@ whose names this module re-exports so callers have one front door.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -158,10 +158,15 @@ def _write_fields(
     record.address_key = address_key(record.address)
 
 
-def person_holding_id(session: Session, *, id_hash: str) -> Person | None:
-    """The person holding the resident ID with this keyed hash (at most one does)."""
+def person_holding_id(session: Session, *, id_hashes: Collection[str]) -> Person | None:
+    """The person holding the resident ID with these keyed hashes (at most one does): every
+    hash it may be stored under while keys rotate (``matching.id_hashes``)."""
+    if not id_hashes:
+        return None
     return session.scalar(
-        select(Person).where(Person.id_number_hash == id_hash, Person.status == PersonStatus.ACTIVE)
+        select(Person)
+        .where(Person.id_number_hash.in_(id_hashes), Person.status == PersonStatus.ACTIVE)
+        .order_by(Person.id)
     )
 
 
@@ -230,7 +235,7 @@ def update_record(
     if _features(record, settings) == before or _still_belongs(
         session, settings, record, old_person
     ):
-        _refresh_person(session, old_person)
+        _refresh_person(session, settings, old_person)
         return Registration(record, old_person, record.link_method, record.match_probability)
     # What identifies the patient changed so much the record no longer fits its person:
     # link it afresh, as if newly registered.
@@ -262,15 +267,17 @@ def _still_belongs(
     siblings = [r for r in person.records if r.id != record.id]
     if not siblings:
         return False
-    if record.id_number_hash is not None:
-        if any(r.id_number_hash not in (None, record.id_number_hash) for r in siblings):
+    cipher = cipher_from_settings(settings)
+    held = matching.current_id_hash(cipher, record)
+    if held is not None:
+        sibling_ids = {matching.current_id_hash(cipher, r) for r in siblings} - {None}
+        if sibling_ids - {held}:
             return False
-        holder = person_holding_id(session, id_hash=record.id_number_hash)
+        holder = person_holding_id(session, id_hashes=matching.record_id_hashes(cipher, record))
         if holder is not None and holder is not person:
             return False
-        if any(r.id_number_hash == record.id_number_hash for r in siblings):
+        if held in sibling_ids:
             return True
-    cipher = cipher_from_settings(settings)
     scores = matching.score_records(
         settings,
         _features(record, settings),
@@ -314,7 +321,9 @@ def _link_new(
     person: Person | None = None
     method, probability = LinkMethod.NEW_PERSON, None
     if record.id_number_hash:
-        person = person_holding_id(session, id_hash=record.id_number_hash)
+        person = person_holding_id(
+            session, id_hashes=matching.record_id_hashes(cipher_from_settings(settings), record)
+        )
         if person is not None and person is not relink_from:
             method, probability = LinkMethod.RESIDENT_ID, 1.0
         else:
@@ -368,9 +377,9 @@ def _link_new(
         # The person it left gives up the record's ID before the new one takes it.
         _retire_if_empty(session, previous, into=person)
         if previous.status is PersonStatus.ACTIVE:
-            _refresh_person(session, previous)
+            _refresh_person(session, settings, previous)
     if not new_person:
-        _refresh_person(session, person)
+        _refresh_person(session, settings, person)
     reviews = _open_reviews(session, settings, record, person, matches)
     return Registration(record, person, method, probability, reviews)
 
@@ -436,8 +445,12 @@ def _retire_if_empty(session: Session, person: Person, *, into: Person) -> None:
             review.status = ReviewStatus.SUPERSEDED
 
 
-def _refresh_person(session: Session, person: Person) -> None:
-    """Recompute the golden values from the best record: one with a resident ID, newest."""
+def _refresh_person(session: Session, settings: Settings, person: Person) -> None:
+    """Recompute the golden values from the best record: one with a resident ID, newest.
+
+    The person's resident ID is its records' one, as hashed under the current key (a key
+    rotation may not have reached every record yet).
+    """
     session.flush()
     session.refresh(person, ["records"])
     records = person.records
@@ -447,7 +460,8 @@ def _refresh_person(session: Session, person: Person) -> None:
     person.name = best.name
     person.sex = best.sex
     person.birth_date = best.birth_date
-    hashes = {r.id_number_hash for r in records if r.id_number_hash}
+    cipher = cipher_from_settings(settings)
+    hashes = {matching.current_id_hash(cipher, r) for r in records if r.id_number_hash}
     if len(hashes) > 1:
         raise Conflict(
             "person_id_conflict",

@@ -353,6 +353,7 @@ def review_detail(
 def review_decide(
     request: Request,
     session: DbSession,
+    settings: AppSettings,
     principal: CurrentPrincipal,
     review_id: Key,
     same_person: Annotated[str, Form(pattern="^(true|false)$")],
@@ -362,7 +363,7 @@ def review_decide(
     authorize(principal, Action.PATIENT_LINK)
     review = merging.get_review_or_raise(session, principal, review_id=review_id)
     decided = merging.decide_review(
-        session, principal, review=review, same_person=same_person == "true",
+        session, settings, principal, review=review, same_person=same_person == "true",
         reason=reason.strip(),
     )
     if decided.status is ReviewStatus.DISTINCT:
@@ -416,6 +417,7 @@ def person_detail(
 def record_detach(
     request: Request,
     session: DbSession,
+    settings: AppSettings,
     principal: CurrentPrincipal,
     record_id: Key,
     reason: Annotated[str, Form(min_length=1, max_length=500)],
@@ -424,7 +426,8 @@ def record_detach(
     authorize(principal, Action.PATIENT_LINK)
     record = patients.get_record_or_raise(session, principal, record_id=record_id)
     person_id = record.person_id
-    merging.detach_record(session, principal, record_id=record.id, reason=reason.strip())
+    merging.detach_record(session, settings, principal, record_id=record.id,
+                          reason=reason.strip())
     flash(request, N_("The record was moved out into a new patient of its own."))
     return RedirectResponse(f"/patients/{person_id}", status_code=303)
 
@@ -433,12 +436,14 @@ def record_detach(
 def merge_undo(
     request: Request,
     session: DbSession,
+    settings: AppSettings,
     principal: CurrentPrincipal,
     event_id: Key,
     reason: Annotated[str, Form(min_length=1, max_length=500)],
 ) -> Response:
     """Undo a merge: the records it moved go back to the person they came from."""
     authorize(principal, Action.PATIENT_LINK)
-    event = merging.unmerge(session, principal, merge_event_id=event_id, reason=reason.strip())
+    event = merging.unmerge(session, settings, principal, merge_event_id=event_id,
+                            reason=reason.strip())
     flash(request, N_("Merge undone: the records are back with the patient they came from."))
     return RedirectResponse(f"/patients/{event.person_id}", status_code=303)

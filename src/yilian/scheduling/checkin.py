@@ -57,10 +57,10 @@ def _find_by_id_number(
     session: Session, settings: Settings, *, id_number: str, now: datetime, window: CheckinWindow
 ) -> Appointment | None:
     try:
-        hashed = matching.id_hash(cipher_from_settings(settings), id_number)
+        hashed = matching.id_hashes(cipher_from_settings(settings), id_number)
     except ResidentIdError as error:
         raise InvalidInput("bad_id_number", "身份证号无效", "Not a valid resident ID") from error
-    person = patients.person_holding_id(session, id_hash=hashed) if hashed else None
+    person = patients.person_holding_id(session, id_hashes=hashed)
     if person is None:
         return None
     return session.scalars(
