@@ -277,6 +277,30 @@ def test_update_changes_the_record_and_relinks_a_new_identity(
     assert client.patch(url, json={"name": "x"}, headers=as_user["bj_doctor"]).status_code == 404
 
 
+def test_a_new_address_or_phone_does_not_undo_a_merge_a_person_decided(
+    client: TestClient, as_user: dict[str, dict[str, str]]
+) -> None:
+    # The model would never link these two records; a steward merged them anyway (she was
+    # registered under her maiden name, say). A later change of address or phone number on
+    # either record says nothing new about who she is, so the merge stands.
+    doctor, root = as_user["county_doctor"], as_user["root"]
+    song = register(client, doctor, **SONG)
+    maiden = register(client, doctor, local_id="MZ7", name="李秀兰", sex="female",
+                      birth_date="1975-01-02")
+    merged = client.post(f"{API}/merges", headers=root, json={
+        "survivor_id": song["person_id"], "retired_id": maiden["person_id"],
+        "reason": "患者本人确认：婚前姓名建档"})
+    assert merged.status_code == 201, merged.text
+
+    for record, change in ((song["record"]["id"], {"address": "怀来县存瑞镇"}),
+                           (maiden["record"]["id"], {"phone": "13900002222"})):
+        answer = client.patch(f"{API}/records/{record}", json=change, headers=doctor)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["person_id"] == song["person_id"]
+    person = client.get(f"{API}/{song['person_id']}", headers=doctor).json()
+    assert sorted(r["local_id"] for r in person["records"]) == ["MZ000123", "MZ7"]
+
+
 def test_every_read_of_a_patient_is_audited(
     client: TestClient, session: Session, as_user: dict[str, dict[str, str]]
 ) -> None:

@@ -82,13 +82,14 @@ OWN_CASES = {
     "observation": {"own", "shared"}, "imaging": {"own", "shared"},
     "encounter": {"own", "shared"}, "procedure": {"own", "shared"},
     "clinic": {"own"}, "slot": {"own"}, "webhook": {"own"}, "message": {"own"},
-    "inbox": {"own"},
+    "inbox": {"own"}, "agreement": {"own"}, "user": {"own"}, "practitioner_role": {"own"},
+    "review": {"own"}, "merge": {"own"},
 }
 # The same from C's point of view: C sees B's ``other`` patient only (B referred them to C
 # and asked C's opinion), as A sees ``shared``; of the institutions' things, the audit
-# record of ``other`` is C's own.
+# record and the agreement of ``other`` are C's own.
 C_CASES = {kind: {"other"} if "shared" in cases else set() for kind, cases in OWN_CASES.items()}
-C_CASES["audit"] = {"other"}
+C_CASES["audit"] = C_CASES["agreement"] = {"other"}
 C_ROLES = (Role.CLINICIAN, Role.HOSPITAL_ADMIN)
 PER_USER = {"inbox"}
 PATIENT_KINDS = ("person", "record", "referral", "consultation", "settlement", "appointment",

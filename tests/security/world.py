@@ -43,9 +43,16 @@ from yilian.auth.security import issue_token
 from yilian.config import Settings
 from yilian.notify import service as notify
 from yilian.notify.models import InboxItem, OutboxMessage
+from yilian.patients.models import PatientShare, Person
 from yilian.registry import service as registry
-from yilian.registry.models import Department, Institution, Practitioner, PractitionerTitle
-from yilian.registry.schemas import PractitionerCreate
+from yilian.registry.models import (
+    Department,
+    Institution,
+    Practitioner,
+    PractitionerRoleKind,
+    PractitionerTitle,
+)
+from yilian.registry.schemas import PractitionerCreate, PractitionerRoleCreate
 from yilian.results import catalogue
 from yilian.results.models import DiagnosticReport, ImagingStudy, Observation
 from yilian.scheduling import service as scheduling
@@ -123,7 +130,10 @@ def build(session: Session, settings: Settings, client: TestClient) -> World:
     a = make_institution(session, code="SEC-A", name="甲县医院", region_code="130730", level=2)
     b = make_institution(session, code="SEC-B", name="乙市医院", region_code="130602", level=3)
     c = make_institution(session, code="SEC-C", name="丙京医院", region_code="110102", level=3)
-    make_agreement(session, b, a)
+    agreement = make_agreement(session, b, a)
+    # An agreement A is no party to: C leads a fourth hospital, D.
+    d = make_institution(session, code="SEC-D", name="丁乡卫生院", region_code="110102", level=1)
+    elsewhere = make_agreement(session, c, d)
     departments = {inst.code: make_department(session, inst) for inst in (a, b, c)}
     practitioners = {
         inst.code: registry.create_practitioner(session, data=PractitionerCreate(
@@ -138,6 +148,7 @@ def build(session: Session, settings: Settings, client: TestClient) -> World:
         people[case] = register(
             session, settings, home, f"SEC-{case}", name=NAMES[case], sex="female",
             birth_date=born, id_number=resident_id_number("130730", born, 24 + n, male=False),
+            phone=f"1381234567{n}",
             insured_region_code="130730", insurance_scheme="resident",
         )
     users = {role: make_user(session, role=role, institution=None if role in (
@@ -146,6 +157,8 @@ def build(session: Session, settings: Settings, client: TestClient) -> World:
     b_doctor = make_user(session, role=Role.CLINICIAN, institution=b)
     b_clerk = make_user(session, role=Role.INSURANCE_CLERK, institution=b)
     c_doctor = make_user(session, role=Role.CLINICIAN, institution=c)
+    # Whose second factor the sweep resets (which signs them out): nobody who sweeps.
+    a_nurse = make_user(session, role=Role.CLINICIAN, institution=a)
     c_users = {Role.CLINICIAN: c_doctor,
                Role.HOSPITAL_ADMIN: make_user(session, role=Role.HOSPITAL_ADMIN, institution=c)}
     session.commit()
@@ -195,6 +208,8 @@ def build(session: Session, settings: Settings, client: TestClient) -> World:
         "department": {"own": departments["SEC-A"].id, "other": departments["SEC-B"].id},
         "practitioner": {"own": practitioners["SEC-A"].id, "other": practitioners["SEC-B"].id},
         "audit": {case: int(row or 0) for case, row in audit_rows.items()},
+        "agreement": {"own": agreement.id, "other": elsewhere.id},
+        "user": {"own": a_nurse.id, "other": b_clerk.id},
     }
     seed_more(session, client, world, institutions={"SEC-A": a, "SEC-B": b},
               departments=departments, practitioners=practitioners, users=users,
@@ -330,6 +345,33 @@ def seed_more(session: Session, client: TestClient, world: World, *,
     messages = {case: int(session.scalar(select(OutboxMessage.id).where(
         OutboxMessage.subscription_id == hook)) or 0) for case, hook in hooks.items()}
     world.per_role["inbox"] = {role: items[user.id] for role, user in users.items()}
+    # Each hospital's doctor directs its department; a possible duplicate of A's patient in
+    # A's review queue and of B's in B's; a merge at A and at B (of a namesake's record).
+    roles = {case: registry.create_role(session, data=PractitionerRoleCreate(
+        practitioner_code=f"{code}-DOC", institution_code=code, department_code="CARD",
+        role=PractitionerRoleKind.DEPARTMENT_DIRECTOR, start_date=date(2020, 1, 1))).id
+        for case, code in (("own", "SEC-A"), ("other", "SEC-B"))}
+    session.commit()
+    reviews, merges = {}, {}
+    for case, head in (("own", a_head), ("other", b_head)):
+        born = session.get(Person, people[case])
+        assert born is not None
+        maybe = _ok(client.post("/api/v1/patients/records", headers=head, json={
+            "local_id": f"SEC-{case}-2", "name": NAMES[case], "sex": "female",
+            "birth_date": born.birth_date.isoformat(), "phone": "13900001111"}))
+        review_ids = maybe["review_ids"]
+        assert isinstance(review_ids, list) and review_ids, maybe
+        reviews[case] = int(review_ids[0])
+        namesake = _ok(client.post("/api/v1/patients/records", headers=head, json={
+            "local_id": f"SEC-{case}-3", "name": f"重复登记{len(merges) + 1}", "sex": "male",
+            "birth_date": f"199{len(merges)}-09-09"}))
+        merged = _ok(client.post("/api/v1/patients/merges", headers=platform, json={
+            "survivor_id": people[case], "retired_id": namesake["person_id"],
+            "reason": "同一人重复建档"}))
+        merges[case] = int(str(merged["id"]))
+    shares = {case: int(session.scalar(select(PatientShare.id).where(
+        PatientShare.person_id == person_id).order_by(PatientShare.id)) or 0)
+        for case, person_id in people.items()}
     world.targets.update({
         "appointment": booked,
         "report": reports, "observation": observations, "imaging": studies,
@@ -342,4 +384,5 @@ def seed_more(session: Session, client: TestClient, world: World, *,
         "webhook": hooks,
         "message": messages,
         "inbox": {"other": items[b_users[0].id]},
+        "practitioner_role": roles, "review": reviews, "merge": merges, "share": shares,
     })

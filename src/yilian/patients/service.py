@@ -9,7 +9,7 @@ whose names this module re-exports so callers have one front door.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -232,7 +232,7 @@ def update_record(
     old_person = record.person
     _write_fields(record, merged, checked, settings)
     session.flush()
-    if _features(record, settings) == before or _still_belongs(
+    if _who(_features(record, settings)) == _who(before) or _still_belongs(
         session, settings, record, old_person
     ):
         _refresh_person(session, settings, old_person)
@@ -240,6 +240,13 @@ def update_record(
     # What identifies the patient changed so much the record no longer fits its person:
     # link it afresh, as if newly registered.
     return _link_new(session, settings, record, actor=_actor(session), relink_from=old_person)
+
+
+def _who(features: LinkFeatures) -> LinkFeatures:
+    """What says who a record is: its features without the contact details. A new phone
+    number or address is not a new person, so it never unlinks a record (nor undoes the
+    merge a steward decided)."""
+    return replace(features, phone=None, address=None)
 
 
 def _authorize_write(principal: Principal | None, institution_id: int) -> None:
