@@ -1,7 +1,7 @@
 """Soak: a mixed workload from many concurrent clients against a 2-worker server on PostgreSQL.
 
     PYTHONPATH=src python benchmarks/soak.py [--clients 200] [--seconds 20] [--workers 2]
-        [--patients 400] [--database postgresql+psycopg://postgres@127.0.0.1:5432/test]
+        [--patients 400] [--think 0] [--database postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 Builds a fresh PostgreSQL database (``yilian_bench_soak``, dropped at the end): Beijing and
 Hebei regions, a Beijing hospital with a chest-pain centre and a cardiology department whose
@@ -10,8 +10,11 @@ hospital, the Jing-Jin-Ji recognition catalogue with national qualifications for
 hospitals, PATIENTS patients registered at the county hospital (insured there, resident
 scheme) with ten results each, and the accounts: two clinicians, an insurance clerk and a
 commission analyst. It then starts ``uvicorn yilian.asgi:app --workers W`` on loopback and
-runs CLIENTS threads, each on its own keep-alive connection, for SECONDS. Each request is
-drawn by weight:
+runs CLIENTS threads, each on its own keep-alive connection, for SECONDS. By default a
+client never pauses (a closed loop: the server is always as busy as it can be); with
+``--think T`` each pauses a random time, T seconds on average (exponential), after each
+answer, as a clerk or a doctor reads the screen before the next click, so the 200 clients
+offer at most 200/T requests a second. Each request is drawn by weight:
 
 - ``book``: the county clinician books a random free-looking slot for a random patient
   (``POST /api/v1/scheduling/appointments``); a 409 (slot full, or the patient's own
@@ -202,8 +205,9 @@ def _code(body: object) -> str:
 
 
 def run(port: int, clients: int, seconds: float, world: World,
-        tokens: dict[str, str]) -> tuple[list[Tally], float]:
-    """CLIENTS threads drawing operations by weight for SECONDS; tallies and wall time."""
+        tokens: dict[str, str], think: float = 0.0) -> tuple[list[Tally], float]:
+    """CLIENTS threads drawing operations by weight for SECONDS, each pausing THINK seconds
+    on average between requests (0: never); tallies and wall time."""
     tallies = [Tally() for _ in range(clients)]
     barrier = threading.Barrier(clients + 1)
     stop = threading.Event()
@@ -213,7 +217,13 @@ def run(port: int, clients: int, seconds: float, world: World,
         rng, tally, client = random.Random(index), tallies[index], Client(port)
         referral: tuple[int, int] | None = None  # (id, index of the next step)
         barrier.wait()
+        if think:  # start spread out, not all at once
+            stop.wait(rng.uniform(0, think))
         while not stop.is_set():
+            if think:
+                stop.wait(rng.expovariate(1 / think))
+                if stop.is_set():
+                    break
             op = rng.choices(operations, weights)[0]
             person = rng.choice(world.people)
             who, expected = tokens["county"], 201
@@ -320,8 +330,10 @@ def yardstick(port: int, clients: int, seconds: float, who: str) -> tuple[float,
 
 def report(tallies: list[Tally], wall: float, cpu: float, args: argparse.Namespace) -> bool:
     """Print the figures; whether the target was met."""
-    print(f"soak: {args.clients} clients, {args.seconds:.0f} s, {args.workers} server workers, "
-          f"PostgreSQL, loopback; machine {os.cpu_count()} CPUs, load average "
+    pausing = (f"each pausing {args.think:g} s on average between requests" if args.think
+               else "never pausing")
+    print(f"soak: {args.clients} clients {pausing}, {args.seconds:.0f} s, {args.workers} server "
+          f"workers, PostgreSQL, loopback; machine {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f} (shared with other work)")
     total, met = 0, True
     expected: Counter[tuple[str, int, str]] = Counter()
@@ -359,6 +371,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--patients", type=int, default=400)
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean pause of each client between requests, seconds (0: none)")
     parser.add_argument("--database", default=PG_ADMIN,
                         help="PostgreSQL URL of a server where a scratch database is made")
     args = parser.parse_args()
@@ -375,7 +389,7 @@ def main() -> int:
         tokens = {name: token(port, name) for name in ("county", "beijing", "clerk", "analyst")}
         run(port, min(args.clients, 8), 2, world, tokens)  # warm every worker's pool and code
         cpu = time.process_time()
-        tallies, wall = run(port, args.clients, args.seconds, world, tokens)
+        tallies, wall = run(port, args.clients, args.seconds, world, tokens, args.think)
         cpu = time.process_time() - cpu
         ceiling = yardstick(port, args.clients, min(args.seconds, 10), tokens["beijing"])
     finally:
@@ -386,7 +400,8 @@ def main() -> int:
     rate, latencies = ceiling
     print(f"  yardstick, same clients and server, GET /api/v1/auth/me: {rate:.1f} req/s, "
           f"p50 {percentile(latencies, 0.5):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms")
-    print(little_bound(args.clients, 300, rate))
+    if not args.think:
+        print(little_bound(args.clients, 300, rate))
     return 0 if met else 1
 
 
