@@ -92,12 +92,25 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
+# uvicorn closes a keep-alive connection idle for 5 s (``--timeout-keep-alive``); a client
+# idle nearly that long opens a new one first, as HTTP connection pools do, rather than
+# send into a connection the server may be closing.
+KEEP_ALIVE_SECONDS = 4.0
+
+
 class Client:
-    """One keep-alive HTTP/1.1 connection to the server (reconnects after a failure)."""
+    """One keep-alive HTTP/1.1 connection to the server (reconnects after a failure, and
+    after it has been idle as long as the server keeps it)."""
 
     def __init__(self, port: int, timeout: float = 60) -> None:
         self.port, self.timeout = port, timeout
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.last_used = time.monotonic()
+
+    def _reconnect(self) -> None:
+        self.connection.close()
+        self.connection = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                     timeout=self.timeout)
 
     def call(self, method: str, path: str, token: str = "", body: object = None,
              form: str = "") -> tuple[int, object, float]:
@@ -108,16 +121,18 @@ class Client:
             headers["Content-Type"], payload = "application/x-www-form-urlencoded", form
         elif body is not None:
             headers["Content-Type"], payload = "application/json", json.dumps(body)
+        if time.monotonic() - self.last_used > KEEP_ALIVE_SECONDS:
+            self._reconnect()
         started = time.perf_counter()
         try:
             self.connection.request(method, path, body=payload, headers=headers)
             response = self.connection.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException):
-            self.connection.close()
-            self.connection = http.client.HTTPConnection("127.0.0.1", self.port,
-                                                         timeout=self.timeout)
+            self._reconnect()
             raise
+        finally:
+            self.last_used = time.monotonic()
         seconds = time.perf_counter() - started
         try:
             decoded: object = json.loads(data) if data else {}
