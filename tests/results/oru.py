@@ -28,11 +28,10 @@ def oru(control_id: str, *groups: str, local_id: str = "HL000123",
 
 
 def chest_ct(performed: datetime, *, accession: str = "CT20261119001", status: str = "F",
-             code: str = "JJJ-E010") -> str:
+             code: str = "JJJ-E010", uid: str = "1.2.156.112605.14038.20261119.1") -> str:
     """A chest CT: study UID, viewer link and the radiologist's conclusion."""
     obr = segment("OBR", {1: "1", 3: accession, 4: f"{code}^胸部CT平扫^YLJJJ",
                           7: stamp(performed), 24: "放射科", 25: status})
-    uid = "1.2.156.112605.14038.20261119.1"
     return "\r".join([
         obr,
         segment("OBX", {1: "1", 2: "ST", 3: "110180^Study Instance UID^DCM", 5: uid, 11: "F"}),

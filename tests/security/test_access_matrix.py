@@ -88,7 +88,13 @@ OWN_CASES = {
 # The same from C's point of view: C sees B's ``other`` patient only (B referred them to C
 # and asked C's opinion), as A sees ``shared``; of the institutions' things, the audit
 # record and the agreement of ``other`` are C's own.
-C_CASES = {kind: {"other"} if "shared" in cases else set() for kind, cases in OWN_CASES.items()}
+def _seen_by_c(cases: set[str] | frozenset[str]) -> set[str]:
+    """A's cases as C has them: C is asked (as A is in ``shared``) in ``other``, and asks
+    nothing (as A does in ``own``)."""
+    return {"other"} if "shared" in cases else set()
+
+
+C_CASES = {kind: _seen_by_c(cases) for kind, cases in OWN_CASES.items()}
 C_CASES["audit"] = C_CASES["agreement"] = {"other"}
 C_ROLES = (Role.CLINICIAN, Role.HOSPITAL_ADMIN)
 PER_USER = {"inbox"}
@@ -215,11 +221,8 @@ class Call:
         assert self.rule.target is not None
         own_cases = self.rule.role_cases.get(self.role, self.rule.own_cases)
         if reach is Reach.OWN and own_cases is not None:
-            # A's cases: "own" where A refers or asks, "shared" where A is asked; C is
-            # asked in the "other" case and asks nothing.
-            if self.viewer == "C":
-                own_cases = frozenset({"other"} if "shared" in own_cases else set())
-            return self.case in own_cases
+            # A's cases: "own" where A refers or asks, "shared" where A is asked.
+            return self.case in (own_cases if self.viewer == "A" else _seen_by_c(own_cases))
         cases = (SELF_CASES if reach is Reach.SELF else
                  OWN_CASES if self.viewer == "A" else C_CASES)
         return self.case in cases.get(self.rule.target, set())

@@ -249,8 +249,8 @@ def _post_results(client: TestClient, head: dict[str, str], *, case: str,
                   facility: str) -> None:
     """A chest CT and a blood count of the case's patient, as the hospital's LIS sends."""
     performed = datetime.now(UTC) - timedelta(days=3)
-    ct = chest_ct(performed, accession=f"CT-{case}").replace(
-        "1.2.156.112605.14038.20261119.1", f"1.2.156.112605.14038.{len(case)}{ord(case[0])}")
+    ct = chest_ct(performed, accession=f"CT-{case}",
+                  uid=f"1.2.156.112605.14038.{len(case)}{ord(case[0])}")
     message = oru(f"SEC-{case}", ct, blood_count(performed, accession=f"LAB-{case}"),
                   local_id=f"SEC-{case}", facility=facility)
     answer = client.post("/hl7/v2", content=message.encode(),
@@ -292,6 +292,8 @@ def seed_more(session: Session, client: TestClient, world: World, *,
     """Appointments, results, encounters, documents, clinics, webhooks, inbox items."""
     a, b = institutions["SEC-A"], institutions["SEC-B"]
     a_head, people = world.headers[Role.CLINICIAN], world.person_ids
+    # Who makes each case's things: A its own patient's, B its two patients'.
+    home = {case: (a, a_head) if case == "own" else (b, b_head) for case in people}
     # Appointments: A books its own patient at A's clinic, B its two at B's.
     clinics = _clinics(session, practitioners, departments)
     booked = {}
@@ -319,19 +321,18 @@ def seed_more(session: Session, client: TestClient, world: World, *,
             DiagnosticReport, ImagingStudy.report_id == DiagnosticReport.id).where(
             DiagnosticReport.person_id == person_id)) or 0)
     # Encounters and operations, documents on each referral and consultation.
-    encounters = {case: _encounters(client, a_head if case == "own" else b_head,
-                                    person_id=people[case],
-                                    institution_id=(a if case == "own" else b).id, case=case)
-                  for case in people}
+    encounters = {case: _encounters(client, head, person_id=people[case],
+                                    institution_id=institution.id, case=case)
+                  for case, (institution, head) in home.items()}
     referral_documents = {
-        case: _document(client, a_head if case == "own" else b_head,
+        case: _document(client, head,
                         f"/api/v1/referrals/{world.targets['referral'][case]}/documents")
-        for case in people}
+        for case, (_, head) in home.items()}
     consultation_documents = {
-        case: _document(client, a_head if case == "own" else b_head,
+        case: _document(client, head,
                         f"/api/v1/consultations/{world.targets['consultation'][case]}"
                         "/documents")
-        for case in people}
+        for case, (_, head) in home.items()}
     # Webhooks of A and of B, and one announcement to both: an outbox message for each,
     # and an inbox item for every user of the world.
     platform = world.headers[Role.PLATFORM_ADMIN]
@@ -353,7 +354,8 @@ def seed_more(session: Session, client: TestClient, world: World, *,
         for case, code in (("own", "SEC-A"), ("other", "SEC-B"))}
     session.commit()
     reviews, merges = {}, {}
-    for case, head in (("own", a_head), ("other", b_head)):
+    for n, case in enumerate(("own", "other")):
+        head = home[case][1]
         born = session.get(Person, people[case])
         assert born is not None
         maybe = _ok(client.post("/api/v1/patients/records", headers=head, json={
@@ -363,8 +365,8 @@ def seed_more(session: Session, client: TestClient, world: World, *,
         assert isinstance(review_ids, list) and review_ids, maybe
         reviews[case] = int(review_ids[0])
         namesake = _ok(client.post("/api/v1/patients/records", headers=head, json={
-            "local_id": f"SEC-{case}-3", "name": f"重复登记{len(merges) + 1}", "sex": "male",
-            "birth_date": f"199{len(merges)}-09-09"}))
+            "local_id": f"SEC-{case}-3", "name": f"重复登记{n + 1}", "sex": "male",
+            "birth_date": f"199{n}-09-09"}))
         merged = _ok(client.post("/api/v1/patients/merges", headers=platform, json={
             "survivor_id": people[case], "retired_id": namesake["person_id"],
             "reason": "同一人重复建档"}))
